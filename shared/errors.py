@@ -1,0 +1,144 @@
+"""Every failure Sedulur reports is a named exception with a stable code.
+
+The shells (HTTP, RPC, CLI) map these in one table (`shared.web.ERROR_STATUS`) to an HTTP
+status; the code and the field at fault travel to the client unchanged, so a client can
+rely on `code` and never needs to parse `message`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SedulurError(Exception):
+    """Base of every error Sedulur reports to a caller."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+# --- input -----------------------------------------------------------------------------
+
+
+class InvalidInput(SedulurError):
+    """A request or value that is malformed; nothing was changed."""
+
+    code = "invalid_input"
+
+
+class MalformedJSON(InvalidInput):
+    code = "malformed_json"
+
+
+class MissingField(InvalidInput):
+    code = "missing_field"
+
+
+class InvalidNIK(InvalidInput):
+    code = "invalid_nik"
+
+
+class InvalidKK(InvalidInput):
+    code = "invalid_kk"
+
+
+class InvalidWilayah(InvalidInput):
+    code = "invalid_wilayah"
+
+
+class InvalidPhone(InvalidInput):
+    code = "invalid_phone"
+
+
+class InvalidRegistrationNumber(InvalidInput):
+    code = "invalid_registration_number"
+
+
+class UnknownCategory(InvalidInput):
+    code = "unknown_category"
+
+
+# --- lookups ---------------------------------------------------------------------------
+
+
+class NotFound(SedulurError):
+    code = "not_found"
+
+
+class ComplaintNotFound(NotFound):
+    code = "complaint_not_found"
+
+
+# --- domain rules (the aggregate refuses) ----------------------------------------------
+
+
+class DomainRuleViolation(SedulurError):
+    """The command is well-formed but the complaint's state does not allow it."""
+
+    code = "domain_rule_violation"
+
+
+class WrongStage(DomainRuleViolation):
+    code = "wrong_stage"
+
+
+class AlreadyResolved(WrongStage):
+    code = "already_resolved"
+
+
+class ComplaintRejected(WrongStage):
+    code = "complaint_rejected"
+
+
+class NotReferredToAgency(DomainRuleViolation):
+    code = "not_referred_to_agency"
+
+
+# --- concurrency -----------------------------------------------------------------------
+
+
+class ConcurrencyConflict(SedulurError):
+    """Somebody else changed the complaint first; re-read and decide again."""
+
+    code = "concurrency_conflict"
+
+
+class DuplicateRequest(ConcurrencyConflict):
+    code = "duplicate_request"
+
+
+# --- access ----------------------------------------------------------------------------
+
+
+class Unauthenticated(SedulurError):
+    code = "unauthenticated"
+
+
+class Forbidden(SedulurError):
+    code = "forbidden"
+
+
+# --- infrastructure --------------------------------------------------------------------
+
+
+class ConfigurationError(SedulurError):
+    """A setting is missing or wrong; raised at start-up with what to fix."""
+
+    code = "configuration_error"
+
+
+class DependencyUnavailable(SedulurError):
+    code = "dependency_unavailable"

@@ -36,15 +36,19 @@ File format (``data/policies/*.yaml``)::
         stops_on: [referred, rejected]   # one event or a list
         duration: 3                # > 0; an integer for working_days
         unit: working_days         # hours | working_days
-        category: bansos           # optional filter
-        priority: darurat          # optional filter
+        category: pkh              # optional filter (a shared/data/categories.yaml code)
+        priority: urgent           # optional filter (normal | high | urgent at intake)
         at_risk_ratio: 0.5         # optional
 
 Every mistake raises :class:`~shared.errors.ConfigurationError` whose ``field`` is the path
 of the offending value, e.g. ``rules[2].unit``, and whose message names the file.
 
 Event types are the complaint's lifecycle events as lower-case past participles
-(:data:`LIFECYCLE_EVENTS`); the SLA service maps the domain's event classes onto them.
+(:data:`LIFECYCLE_EVENTS`), the same words as ``shared.complaints.domainmodel.Stage`` and
+``ReferralStatus``; the SLA service maps the domain's event classes onto them
+(``Registered`` → ``registered``, ``ReferredToOPD`` → ``referred``, ...). ``withdrawn`` is
+reserved for a withdrawal event the domain does not emit yet. Category and priority filters
+are not checked against a vocabulary here (the policy module stays free of other data).
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ LIFECYCLE_EVENTS = frozenset(
         "rejected",  # found not eligible; the complaint ends
         "referred",  # forwarded to an agency (dinas, BPJS, ...)
         "accepted",  # the agency took the referral
-        "declined",  # the agency sent the referral back
+        "returned",  # the agency sent the referral back
         "resolved",  # the complaint is settled
         "withdrawn",  # the citizen withdrew it
     }
@@ -216,7 +220,7 @@ class _Checker:
             return None
         if not isinstance(value, str) or not _FILTER_RE.match(value):
             raise self.fail(
-                f"must be a lower-case code such as 'bansos' (or omitted), got {value!r}", where
+                f"must be a lower-case code such as 'pkh' (or omitted), got {value!r}", where
             )
         return value
 

@@ -101,9 +101,9 @@ def test_asking_for_an_unknown_shipped_policy_is_a_configuration_error():
 
 SPECIFIC = policy_doc(
     base_rule(duration=24),
-    base_rule(duration=12, priority="darurat"),
-    base_rule(duration=8, category="bansos"),
-    base_rule(duration=2, category="bansos", priority="darurat"),
+    base_rule(duration=12, priority="urgent"),
+    base_rule(duration=8, category="pkh"),
+    base_rule(duration=2, category="pkh", priority="urgent"),
     base_rule(stage="overall", stops_on=["resolved"], duration=72),
 )
 
@@ -111,12 +111,12 @@ SPECIFIC = policy_doc(
 @pytest.mark.parametrize(
     ("category", "priority", "hours"),
     [
-        ("bansos", "darurat", 2),  # category + priority
-        ("bansos", "biasa", 8),  # category beats priority-less default
-        ("bansos", None, 8),
-        ("jkn", "darurat", 12),  # priority only
-        (None, "darurat", 12),
-        ("jkn", "biasa", 24),  # default
+        ("pkh", "urgent", 2),  # category + priority
+        ("pkh", "normal", 8),  # category beats priority-less default
+        ("pkh", None, 8),
+        ("kis", "urgent", 12),  # priority only
+        (None, "urgent", 12),
+        ("kis", "normal", 24),  # default
         (None, None, 24),
     ],
 )
@@ -129,22 +129,22 @@ def test_most_specific_rule_wins(category, priority, hours):
 def test_category_rule_beats_priority_rule_when_both_match(order):
     rules = [
         base_rule(duration=24),
-        base_rule(duration=12, priority="darurat"),
-        base_rule(duration=8, category="bansos"),
+        base_rule(duration=12, priority="urgent"),
+        base_rule(duration=8, category="pkh"),
     ][::order]
     policy = parse_policy(policy_doc(*rules))
-    assert policy.rule_for("verification", "bansos", "darurat").duration == 8
+    assert policy.rule_for("verification", "pkh", "urgent").duration == 8
 
 
 def test_stage_without_a_rule_has_no_clock():
     policy = parse_policy(SPECIFIC)
-    assert policy.rule_for("acceptance", "bansos", "darurat") is None
-    assert set(policy.rules_for("bansos", "darurat")) == {"verification", "overall"}
+    assert policy.rule_for("acceptance", "pkh", "urgent") is None
+    assert set(policy.rules_for("pkh", "urgent")) == {"verification", "overall"}
 
 
 def test_a_filtered_rule_only_does_not_apply_to_other_complaints():
-    policy = parse_policy(policy_doc(base_rule(category="bansos")))
-    assert policy.rule_for("verification", "jkn", None) is None
+    policy = parse_policy(policy_doc(base_rule(category="pkh")))
+    assert policy.rule_for("verification", "kis", None) is None
 
 
 # --- validation ----------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class Settings:
     http_host: str = field(default_factory=lambda: _env("SEDULUR_HTTP_HOST", "127.0.0.1"))
 
     def http_port(self, service: str) -> int:
-        return _int(f"SEDULUR_{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service])
+        return _int(f"SEDULUR_{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS.get(service, 8700))
 
     def http_url(self, service: str) -> str:
         return f"http://{self.http_host}:{self.http_port(service)}"

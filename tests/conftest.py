@@ -90,3 +90,20 @@ def rabbit_admin(sedulur_env: Settings) -> RabbitAdmin:
 @pytest.fixture(scope="session")
 def vhost(sedulur_env: Settings) -> str:
     return os.environ["SEDULUR_VHOST"]
+
+
+@pytest.fixture(scope="session")
+def topology_declared(sedulur_env: Settings) -> Settings:
+    from shared.topology import declare
+
+    declare(sedulur_env)
+    return sedulur_env
+
+
+@pytest.fixture(scope="session")
+def event_app(sedulur_env: Settings) -> Iterator[object]:
+    from shared.eventstore import ComplaintsApplication
+
+    app = ComplaintsApplication(sedulur_env)
+    yield app
+    app.close()

@@ -1,0 +1,142 @@
+"""`sedulur`: the operations command line."""
+
+# Services run on eventlet: patch before anything imports socket, threading or psycopg.
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+import importlib  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from shared.config import SERVICES, Settings  # noqa: E402
+from shared.errors import SedulurError  # noqa: E402
+
+app = typer.Typer(help="Sedulur: complaint and referral backbone for Puskesos / SLRT desks.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+
+def _mount_optional(name: str, module: str, help_text: str) -> None:
+    """Service CLIs live with their service; mount them when present."""
+    try:
+        sub = importlib.import_module(module).app
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return
+        raise
+    app.add_typer(sub, name=name, help=help_text)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or update the database schema (event store, projections, replica)."""
+    from shared.migrations import migrate as run
+
+    applied = run(Settings())
+    console.print(f"[green]schema up to date[/] ({len(applied)} migrations applied)")
+
+
+@app.command()
+def topology() -> None:
+    """Declare exchanges, consumer queues, dead-letter path and policies in RabbitMQ."""
+    from shared.topology import declare
+
+    queues = declare(Settings())
+    console.print(f"[green]declared[/] {len(queues)} consumer queues")
+
+
+@app.command()
+def run(service: str = typer.Argument(..., help=" | ".join(SERVICES))) -> None:
+    """Run one service in the foreground (SIGTERM drains in-flight work)."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    from shared.shell import run_service
+
+    run_service(service)
+
+
+@app.command()
+def relay() -> None:
+    """Run the outbox relay (safe to run several: one leads, the others wait)."""
+    import signal
+
+    from prometheus_client import start_http_server
+
+    from shared import logging as slog
+    from shared.relay import Relay
+
+    slog.configure("relay")
+    port = int(os.environ.get("SEDULUR_RELAY_METRICS_PORT", "8706"))
+    try:
+        start_http_server(port, addr=Settings().http_host)
+    except OSError:
+        console.print(f"[yellow]relay metrics port {port} busy; metrics not served[/]")
+    import logging
+    import time
+
+    log = logging.getLogger("sedulur.relay")
+    stopping = False
+    current: Relay | None = None
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if current is not None:
+            current.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    backoff = 1.0
+    # A lost database or broker connection ends one run; the next run re-acquires the
+    # leader lock and resumes from the saved position.
+    while not stopping:
+        current = Relay(Settings())
+        try:
+            current.run()
+            backoff = 1.0
+        except Exception:
+            log.exception("relay.crashed restarting in %.0fs", backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30)
+
+
+@app.command()
+def up(demo: int = typer.Option(0, help="register this many simulated complaints, then stop"),
+       log_dir: Path = typer.Option(Path("var/log"), help="where service logs go")) -> None:
+    """Run everything: schema, topology, the five services and the relay."""
+    from shared.demo import run_stack
+
+    run_stack(Settings(), log_dir=log_dir, complaints=demo, console=console)
+
+
+@app.command()
+def demo(complaints: int = typer.Option(60, help="how many complaints the simulated day has"),
+         log_dir: Path = typer.Option(Path("var/log"), help="where service logs go")) -> None:
+    """The main job: all services + relay + a simulated day of complaints, narrated."""
+    from shared.demo import run_stack
+
+    run_stack(Settings(), log_dir=log_dir, complaints=max(complaints, 2), console=console)
+
+
+_mount_optional("dtks", "services.dtks_sync.cli", "DTKS replica: generate, import, lookup.")
+
+
+def main() -> None:
+    try:
+        app()
+    except SedulurError as exc:
+        console.print(f"[red]error[/] [{exc.code}] {exc.message}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

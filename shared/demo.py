@@ -1,0 +1,208 @@
+"""The main job: schema, topology, DTKS replica, the five services and the relay as
+separate processes, then a simulated day of complaints at village desks, narrated."""
+
+from __future__ import annotations
+
+import csv
+import random
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import requests
+from rich.console import Console
+from rich.table import Table
+
+from shared.config import Settings
+from shared.supervisor import Stack
+
+CATEGORY_MIX = [("kis", 40), ("bpnt", 20), ("pkh", 12), ("kip", 12), ("rtlh", 6),
+                ("adminduk", 5), ("lansia", 3), ("lainnya", 2)]
+DEMO_PEOPLE = 3000
+
+
+def ensure_dtks(settings: Settings, console: Console, people: int = DEMO_PEOPLE) -> Path:
+    """A generated DTKS slice for the kabupaten, imported through the real import path
+    (a re-import of the same file is a no-op)."""
+    from services.dtks_sync.generator import generate
+    from services.dtks_sync.importer import import_file
+
+    path = Path("var") / f"dtks-demo-{settings.default_kabupaten}-{people}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        generate(path, people, seed=7, kabupaten=settings.default_kabupaten)
+    result = import_file(settings.pg_dsn, path)
+    console.print(f"DTKS replica: snapshot [bold]{result.snapshot_id}[/] "
+                  f"({'unchanged' if result.noop else f'{result.rows_loaded} people imported'})")
+    return path
+
+
+def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Console) -> None:
+    from shared.migrations import migrate
+    from shared.topology import declare
+
+    console.rule("[bold]Sedulur")
+    migrate(settings)
+    console.print("schema: up to date")
+    queues = declare(settings)
+    console.print(f"RabbitMQ: {len(queues)} consumer queues declared before the first publish")
+    dtks_file = ensure_dtks(settings, console)
+    with Stack(settings, log_dir) as stack:
+        stack.start_all()
+        stack.wait_healthy(timeout=90)
+        for name in stack.processes:
+            where = "" if name == "relay" else f" on {settings.http_url(name)}"
+            console.print(f"  [green]up[/] {name}{where}")
+        if complaints <= 0:
+            console.print("running; Ctrl-C stops everything")
+            try:
+                while all(p.popen.poll() is None for p in stack.processes.values()):
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+            return
+        simulate_day(settings, dtks_file, complaints, console)
+        console.print("stopping services (SIGTERM drains in-flight work)")
+
+
+def _people(dtks_file: Path, n: int, rng: random.Random) -> list[dict[str, str]]:
+    with dtks_file.open() as fh:
+        rows = list(csv.DictReader(fh))
+    return rng.sample(rows, min(n, len(rows)))
+
+
+def _not_in_dtks(nik: str, known: set[str]) -> str:
+    for serial in range(9999, 0, -1):
+        candidate = nik[:12] + f"{serial:04d}"
+        if candidate not in known:
+            return candidate
+    raise RuntimeError("no free NIK serial")
+
+
+def simulate_day(settings: Settings, dtks_file: Path, count: int, console: Console,
+                 seed: int = 11) -> dict[str, Any]:
+    from services.dtks_sync.generator import kecamatan_codes
+    from shared.eventstore import ComplaintsApplication
+
+    rng = random.Random(seed)
+    people = _people(dtks_file, count, rng)
+    known = {p["NIK"] for p in people}
+    desks = kecamatan_codes(settings.default_kabupaten)[:6]
+    categories = [c for c, w in CATEGORY_MIX for _ in range(w)]
+    intake = settings.http_url("intake")
+
+    def register(i: int) -> dict[str, Any]:
+        person = people[i % len(people)]
+        # About one in five citizens is not (yet) in DTKS: those must end Rejected.
+        nik = person["NIK"] if (i % 5) else _not_in_dtks(person["NIK"], known)
+        desk = desks[i % len(desks)]
+        body = {"desk": desk, "category": rng.choice(categories),
+                "description": "Aduan warga di meja Puskesos (simulasi)",
+                "citizen": {"nik": nik, "name": person["NAMA"], "kk": person["NO_KK"]},
+                "wilayah": person["KODE_WILAYAH"]}
+        headers = {"X-Sedulur-User": f"operator-{desk}-{i % 3}", "X-Sedulur-Role": "operator",
+                   "X-Sedulur-Desk": desk, "Idempotency-Key": f"demo-{seed}-{i}"}
+        resp = requests.post(f"{intake}/complaints", json=body, headers=headers, timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+    console.rule(f"A simulated day: {count} complaints at {len(desks)} desks")
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        registered = list(pool.map(register, range(count)))
+    console.print(f"registered {len(registered)} complaints in "
+                  f"{time.monotonic() - started:.1f}s; each has a registration number at once")
+
+    app = ComplaintsApplication(settings)
+    try:
+        ids = [UUID(r["complaint_id"]) for r in registered]
+        stages = wait_for(app, ids, {"referred", "rejected"}, timeout=120)
+        referred = [cid for cid in ids if stages[cid] == "referred"]
+        console.print(f"verification against DTKS + routing: {Counter(stages.values())}")
+
+        def resolve(cid: UUID) -> None:
+            complaint = app.get_complaint(cid)
+            for agency in complaint.open_referrals:
+                requests.post(
+                    f"{settings.http_url('routing')}/referrals/{cid}/resolve",
+                    json={"agency": agency, "outcome": "Ditindaklanjuti: bantuan diproses"},
+                    headers={"X-Sedulur-User": f"petugas-{agency.lower()}",
+                             "X-Sedulur-Role": "agency", "X-Sedulur-Agency": agency},
+                    timeout=30,
+                ).raise_for_status()
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(resolve, referred))
+        final = wait_for(app, ids, {"resolved", "rejected"}, timeout=120)
+        summary = Counter(final.values())
+        console.print(f"agencies resolved their referrals: {dict(summary)}")
+        _narrate(app, console, next(c for c in ids if final[c] == "resolved"))
+        _narrate(app, console, next(c for c in ids if final[c] == "rejected"))
+        _projections(settings, console, ids)
+        return {"stages": dict(summary), "complaints": len(ids)}
+    finally:
+        app.close()
+
+
+def wait_for(app: Any, ids: list[UUID], stages: set[str], timeout: float) -> dict[UUID, str]:
+    deadline = time.monotonic() + timeout
+    current: dict[UUID, str] = {}
+    while True:
+        for cid in ids:
+            if current.get(cid) not in stages:
+                current[cid] = app.get_complaint(cid).stage.value
+        if all(s in stages for s in current.values()):
+            return current
+        if time.monotonic() > deadline:
+            late = Counter(s for s in current.values() if s not in stages)
+            raise TimeoutError(f"complaints still waiting after {timeout}s: {dict(late)}")
+        time.sleep(0.3)
+
+
+def _narrate(app: Any, console: Console, complaint_id: UUID) -> None:
+    events = app.stored_events(complaint_id)
+    first = events[0]
+    table = Table(title=f"{first.registration_number}  ({complaint_id})", title_justify="left")
+    for col in ("v", "time (UTC)", "event", "actor", "detail"):
+        table.add_column(col)
+    for e in events:
+        name = type(e).__name__
+        detail = {
+            "Registered": lambda e: f"{e.category} at desk {e.desk} via {e.channel}",
+            "Verified": lambda e: f"rule {e.rule}, DTKS {e.dtks_snapshot}: {'; '.join(e.reasons)}",
+            "Rejected": lambda e: f"{e.reason_code}: {e.reason} (DTKS {e.dtks_snapshot})",
+            "ReferredToOPD": lambda e: f"to {e.agency} by rule {e.routing_rule}",
+            "Resolved": lambda e: f"by {e.agency}: {e.outcome}",
+        }.get(name, lambda e: "")(e)
+        table.add_row(str(e.originator_version), e.timestamp.strftime("%H:%M:%S.%f")[:-3], name,
+                      f"{e.actor['user_id']} ({e.actor['role']})", detail)
+    console.print(table)
+    console.print("  " + " → ".join(type(e).__name__ for e in events))
+
+
+def _projections(settings: Settings, console: Console, ids: list[UUID]) -> None:
+    from shared.db import connect
+
+    with connect(settings.pg_dsn) as conn:
+        queue = conn.execute(
+            "SELECT agency, status, count(*) FROM routing.agency_queue WHERE complaint_id = ANY(%s)"
+            " GROUP BY 1, 2 ORDER BY 1, 2", (ids,)).fetchall()
+        activity = conn.execute(
+            "SELECT operator_id, complaints, last_action FROM intake.operator_activity"
+            " ORDER BY operator_id").fetchall()
+        deadlines = conn.execute(
+            "SELECT stage, count(*) FILTER (WHERE closed_at IS NULL), count(*) FROM sla.deadlines"
+            " WHERE complaint_id = ANY(%s) GROUP BY 1 ORDER BY 1", (ids,)).fetchall()
+    table = Table(title="agency work queues (routing projection)", title_justify="left")
+    for col in ("agency", "status", "referrals"):
+        table.add_column(col)
+    for row in queue:
+        table.add_row(*map(str, row))
+    console.print(table)
+    console.print("operator activity (intake projection): " + ", ".join(
+        f"{op}={n}" for op, n, _ in activity))
+    console.print("SLA deadlines (open/total): " + ", ".join(
+        f"{stage} {open_}/{total}" for stage, open_, total in deadlines))

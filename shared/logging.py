@@ -1,0 +1,51 @@
+"""Structured JSON logs (structlog) with service, correlation id and complaint id."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+import structlog
+
+_NIK = re.compile(r"(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)")
+
+
+def mask_digits(text: str) -> str:
+    """Mask any 16-digit number (NIK / KK) that reaches a log line."""
+    return _NIK.sub(r"\1********\2", text)
+
+
+def _mask_processor(_: object, __: str, event_dict: dict) -> dict:
+    for key, value in list(event_dict.items()):
+        if isinstance(value, str):
+            event_dict[key] = mask_digits(value)
+    return event_dict
+
+
+def configure(service: str, level: str = "INFO") -> None:
+    shared_processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _mask_processor,
+    ]
+    structlog.configure(
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=shared_processors,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    structlog.contextvars.bind_contextvars(service=service)
+    for noisy in ("amqp", "kombu", "nameko", "eventsourcing", "psycopg", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,65 @@
+"""nameko extensions shared by the service shells (framework code stays out of the domain)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import eventlet
+from nameko.events import EventHandler
+from prometheus_client import Counter, Histogram
+from kombu import Queue
+
+from shared import topology
+
+log = logging.getLogger("sedulur.consumer")
+
+CONSUMED = Counter("sedulur_events_consumed_total", "Events handled", ["service", "event_type", "outcome"])
+HANDLER_SECONDS = Histogram("sedulur_handler_seconds", "Event handler latency", ["service", "event_type"])
+
+
+class SedulurEventHandler(EventHandler):
+    """nameko's event handler on a quorum queue that rejects a failed message back to the
+    broker instead of acking it (nameko's default), so RabbitMQ counts deliveries and
+    dead-letters the message after the policy's delivery limit. Handlers are idempotent,
+    so a redelivery is harmless."""
+
+    def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
+        kwargs.setdefault("requeue_on_error", True)
+        super().__init__(source_service, event_type, **kwargs)
+
+    def setup(self) -> None:
+        super().setup()
+        q = self.queue
+        self.queue = Queue(
+            q.name, exchange=q.exchange, routing_key=q.routing_key, durable=True,
+            auto_delete=False, exclusive=False,
+            queue_arguments=dict(topology.CONSUMER_QUEUE_ARGUMENTS),
+        )
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        message._sedulur_started = time.monotonic()
+        super().handle_message(body, message)
+
+    def handle_message_processed(self, message: Any, result: Any = None, exc_info: Any = None) -> None:
+        service = self.container.service_name
+        started = getattr(message, "_sedulur_started", None)
+        if started is not None:
+            HANDLER_SECONDS.labels(service, self.event_type).observe(time.monotonic() - started)
+        if exc_info is not None:
+            deliveries = int((message.headers or {}).get("x-delivery-count") or 0)
+            CONSUMED.labels(service, self.event_type, "failed").inc()
+            log.error(
+                "consumer.failed service=%s event_type=%s delivery=%s error=%r",
+                service, self.event_type, deliveries + 1, exc_info[1],
+            )
+            # Back off a little before handing it back, so a briefly unavailable
+            # dependency does not burn the whole delivery limit in milliseconds.
+            eventlet.sleep(min(0.2 * (2 ** deliveries), 3.0))
+        else:
+            CONSUMED.labels(service, self.event_type, "ok").inc()
+        super().handle_message_processed(message, result, exc_info)
+
+
+event_handler = SedulurEventHandler.decorator

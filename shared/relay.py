@@ -1,0 +1,323 @@
+"""The outbox relay (design.md §5): tails the event store's notification log in order and
+publishes every event to RabbitMQ, at least once, never skipping one.
+
+- Leader by a PostgreSQL advisory lock held on the relay's own connection: a second relay
+  waits; if the leader dies its connection closes, the lock is released and a waiting relay
+  takes over from the saved position.
+- Publishes persistent messages with `mandatory` and a window of outstanding publisher
+  confirms (nameko's and kombu's publishers wait for each confirm in turn, ~1.5k msg/s).
+- Saves its position only after every message up to it is confirmed. A crash between
+  confirm and save re-publishes those events; consumers dedupe by (complaint id, version).
+- A returned (unroutable) or nacked message is an alarm and a retry, never success.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import amqp
+from prometheus_client import Counter, Gauge
+
+from shared import topology
+from shared.complaints.domainmodel import owner_of
+from shared.config import Settings
+from shared.db import connect
+from shared.envelope import encode, event_data, event_type_name, to_cloudevent
+from shared.eventstore import ComplaintsApplication
+
+log = logging.getLogger("sedulur.relay")
+
+RELAY_LOCK = 0x5ED0_2001
+
+PUBLISHED = Counter("sedulur_relay_published_total", "Messages confirmed by the broker", ["exchange"])
+RETURNED = Counter("sedulur_relay_returned_total", "Messages returned as unroutable (alarm)")
+NACKED = Counter("sedulur_relay_nacked_total", "Messages nacked by the broker")
+POSITION = Gauge("sedulur_relay_position", "Last notification id confirmed and saved")
+LAG_EVENTS = Gauge("sedulur_relay_lag_events", "Events in the store not yet published")
+LAG_SECONDS = Gauge("sedulur_relay_lag_seconds", "Age of the oldest unpublished event")
+IS_LEADER = Gauge("sedulur_relay_leader", "1 while this relay holds the leader lock")
+
+
+class PublishFailed(Exception):
+    """The broker returned or nacked a message; the batch is retried from its start."""
+
+
+@dataclass
+class _Outstanding:
+    pending: set[int] = field(default_factory=set)
+    failed: list[str] = field(default_factory=list)
+
+
+class WindowedPublisher:
+    """py-amqp publisher with publisher confirms in a window (basic.ack with `multiple`)."""
+
+    def __init__(self, amqp_uri: str, window: int = 2000, connect_timeout: float = 10):
+        from kombu.utils.url import parse_url
+
+        parts = parse_url(amqp_uri)
+        self.conn = amqp.Connection(
+            host=f"{parts['hostname'] or '127.0.0.1'}:{parts['port'] or 5672}",
+            userid=parts["userid"] or "guest",
+            password=parts["password"] or "guest",
+            virtual_host=parts["virtual_host"] or "/",
+            connect_timeout=connect_timeout,
+            heartbeat=0,
+        )
+        self.conn.connect()
+        self.channel = self.conn.channel()
+        self.channel.confirm_select()
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+        self.channel.events["basic_return"].add(self._on_return)
+        self.window = window
+        self.next_tag = 1
+        self.state = _Outstanding()
+        self.tag_ids: dict[int, str] = {}
+
+    def _settle(self, tag: int, multiple: bool) -> list[int]:
+        done = [t for t in self.state.pending if t <= tag] if multiple else [tag]
+        for t in done:
+            self.state.pending.discard(t)
+        return done
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        for t in self._settle(tag, multiple):
+            self.tag_ids.pop(t, None)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        for t in self._settle(tag, multiple):
+            NACKED.inc()
+            self.state.failed.append(f"nack:{self.tag_ids.pop(t, t)}")
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        RETURNED.inc()
+        msg_id = message.properties.get("message_id")
+        log.error(
+            "relay.unroutable exchange=%s routing_key=%s message_id=%s: no queue bound",
+            exchange,
+            routing_key,
+            msg_id,
+        )
+        self.state.failed.append(f"returned:{exchange}/{routing_key}/{msg_id}")
+
+    def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str,
+                headers: dict[str, Any] | None = None) -> None:
+        while len(self.state.pending) >= self.window:
+            self.conn.drain_events(timeout=30)
+        msg = amqp.Message(
+            body,
+            content_type="application/json",
+            content_encoding="utf-8",
+            delivery_mode=2,
+            message_id=message_id,
+            application_headers=headers or {},
+        )
+        self.channel.basic_publish(msg, exchange=exchange, routing_key=routing_key,
+                                   mandatory=True)
+        self.state.pending.add(self.next_tag)
+        self.tag_ids[self.next_tag] = message_id
+        self.next_tag += 1
+
+    def flush(self, timeout: float = 30) -> None:
+        """Wait until every published message is confirmed; raise if any failed."""
+        deadline = time.monotonic() + timeout
+        while self.state.pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PublishFailed(f"{len(self.state.pending)} confirms still missing")
+            self.conn.drain_events(timeout=remaining)
+        if self.state.failed:
+            failed, self.state.failed = self.state.failed, []
+            raise PublishFailed(f"{len(failed)} messages not routed/confirmed: {failed[:3]}")
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+
+
+class Relay:
+    def __init__(self, settings: Settings | None = None, *, name: str = "main",
+                 on_batch: Callable[[int, int], None] | None = None):
+        self.settings = settings or Settings()
+        self.name = name
+        self.stop_event = threading.Event()
+        self.on_batch = on_batch
+        self._streams: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._agency_queues: set[str] = set()
+        self.position = 0
+
+    # -- leadership ---------------------------------------------------------------
+    def _acquire_leadership(self, lock_conn: Any) -> bool:
+        waited = False
+        while not self.stop_event.is_set():
+            got = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK,)).fetchone()[0]
+            if got:
+                IS_LEADER.set(1)
+                if waited:
+                    log.info("relay.leader_acquired")
+                return True
+            if not waited:
+                log.info("relay.waiting_for_leader: another relay holds the lock")
+                waited = True
+            self.stop_event.wait(1.0)
+        return False
+
+    # -- main loop --------------------------------------------------------------------
+    def run(self) -> None:
+        lock_conn = connect(self.settings.pg_dsn, timeout=self.settings.pg_connect_timeout)
+        try:
+            if not self._acquire_leadership(lock_conn):
+                return
+            topology.declare(self.settings)
+            app = ComplaintsApplication(self.settings)
+            listen_conn = connect(self.settings.pg_dsn, timeout=self.settings.pg_connect_timeout)
+            listen_conn.execute(f"LISTEN {app.recorder.channel_name}")  # type: ignore[attr-defined]
+            publisher = WindowedPublisher(self.settings.amqp_uri, self.settings.relay_window)
+            try:
+                self.position = self._load_position(lock_conn)
+                POSITION.set(self.position)
+                log.info("relay.started position=%s", self.position)
+                backoff = 0.5
+                while not self.stop_event.is_set():
+                    try:
+                        published = self._pump(app, publisher, lock_conn)
+                        backoff = 0.5
+                    except PublishFailed as exc:
+                        log.error("relay.publish_failed retrying in %.1fs: %s", backoff, exc)
+                        self.stop_event.wait(backoff)
+                        backoff = min(backoff * 2, 10)
+                        publisher.close()
+                        topology.declare(self.settings, apply_policy=False)
+                        self._agency_queues.clear()
+                        publisher = WindowedPublisher(self.settings.amqp_uri,
+                                                      self.settings.relay_window)
+                        continue
+                    if not published:
+                        self._update_lag(app, lock_conn)
+                        for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
+                            pass
+            finally:
+                publisher.close()
+                listen_conn.close()
+                app.close()
+        finally:
+            IS_LEADER.set(0)
+            lock_conn.close()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _load_position(self, conn: Any) -> int:
+        conn.execute(
+            "INSERT INTO relay.positions (name, position) VALUES (%s, 0) ON CONFLICT DO NOTHING",
+            (self.name,),
+        )
+        return conn.execute(
+            "SELECT position FROM relay.positions WHERE name = %s", (self.name,)
+        ).fetchone()[0]
+
+    def save_position(self, conn: Any, position: int) -> None:
+        conn.execute(
+            "UPDATE relay.positions SET position = %s, updated_at = now() WHERE name = %s",
+            (position, self.name),
+        )
+
+    def _pump(self, app: ComplaintsApplication, publisher: WindowedPublisher, conn: Any) -> int:
+        notifications = app.recorder.select_notifications(
+            start=self.position, limit=self.settings.relay_batch, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        for notification in notifications:
+            domain_event = app.mapper.to_domain_event(notification)
+            self._publish(app, publisher, domain_event, notification.id)
+        publisher.flush()
+        last = notifications[-1].id
+        self.save_position(conn, last)
+        self.position = last
+        POSITION.set(last)
+        if self.on_batch:
+            self.on_batch(len(notifications), last)
+        return len(notifications)
+
+    def _stream_summary(self, app: ComplaintsApplication, domain_event: Any) -> dict[str, Any]:
+        key = str(domain_event.originator_id)
+        summary = self._streams.get(key)
+        if summary is None:
+            first = domain_event
+            if domain_event.originator_version != 1:
+                stored = app.recorder.select_events(domain_event.originator_id, lte=1)
+                first = app.mapper.to_domain_event(stored[0])
+            data = event_data(first)
+            summary = {
+                "registration_number": data.get("registration_number"),
+                "category": data.get("category"),
+                "kabupaten": data.get("kabupaten"),
+                "wilayah": data.get("wilayah"),
+            }
+            self._streams[key] = summary
+            if len(self._streams) > 100_000:
+                self._streams.popitem(last=False)
+        return summary
+
+    def _publish(self, app: ComplaintsApplication, publisher: WindowedPublisher,
+                 domain_event: Any, position: int) -> None:
+        name = event_type_name(domain_event)
+        owner = owner_of(name)
+        summary = self._stream_summary(app, domain_event)
+        envelope = to_cloudevent(
+            domain_event, position=position, owner=owner,
+            registration_number=summary["registration_number"],
+        )
+        headers = {"nameko.correlation_id": envelope.get("correlationid") or ""}
+        publisher.publish(f"{owner}.events", name, encode(envelope), envelope["id"], headers)
+        PUBLISHED.labels(exchange=f"{owner}.events").inc()
+        if name == "ReferredToOPD":
+            self._publish_referral(publisher, envelope, summary)
+
+    def _publish_referral(self, publisher: WindowedPublisher, envelope: dict[str, Any],
+                          summary: dict[str, Any]) -> None:
+        """Agencies subscribe without Python: topic `agency.referrals`, key `<kab>.<agency>`,
+        carrying only what the agency needs to act (no NIK, KK, name or phone)."""
+        from shared.agency import agency_queue_name, referral_message
+
+        data = envelope["data"]
+        routing_key = f"{data['kabupaten']}.{data['agency']}"
+        if routing_key not in self._agency_queues:
+            # Declared (idempotently) before the first publish so no referral is dropped
+            # before the agency's subscriber ever connected.
+            from kombu import Connection, Exchange, Queue
+
+            with Connection(self.settings.amqp_uri, connect_timeout=10) as conn:
+                exchange = Exchange(topology.AGENCY_EXCHANGE, type="topic", durable=True)
+                Queue(agency_queue_name(data["kabupaten"], data["agency"]), exchange=exchange,
+                      routing_key=routing_key, durable=True,
+                      queue_arguments=dict(topology.CONSUMER_QUEUE_ARGUMENTS))(conn.channel()).declare()
+            self._agency_queues.add(routing_key)
+        body = referral_message(envelope, summary)
+        publisher.publish(topology.AGENCY_EXCHANGE, routing_key, encode(body), body["id"])
+        PUBLISHED.labels(exchange=topology.AGENCY_EXCHANGE).inc()
+
+    def _update_lag(self, app: ComplaintsApplication, conn: Any) -> None:
+        row = conn.execute(
+            "SELECT max(notification_id) FROM eventstore.sedulur_events"
+        ).fetchone()
+        latest = row[0] or 0
+        LAG_EVENTS.set(max(0, latest - self.position))
+        if latest <= self.position:
+            LAG_SECONDS.set(0)
+
+
+def relay_lag(settings: Settings) -> dict[str, int]:
+    with connect(settings.pg_dsn, timeout=settings.pg_connect_timeout) as conn:
+        latest = conn.execute("SELECT coalesce(max(notification_id), 0) FROM eventstore.sedulur_events").fetchone()[0]
+        position = conn.execute("SELECT coalesce(max(position), 0) FROM relay.positions WHERE name = 'main'").fetchone()[0]
+    return {"latest": latest, "position": position, "lag": max(0, latest - position)}

@@ -1,0 +1,142 @@
+"""What every nameko service shell shares: dependency providers that hand application
+objects to workers, /health and /metrics, the actor of a request, and the runner."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+from nameko.web.handlers import http
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.wrappers import Request, Response
+
+from shared.config import Settings
+from shared.web import json_response
+
+log = logging.getLogger("sedulur.shell")
+
+SYSTEM_ROLE = "system"
+
+
+def settings_from_config(config: dict[str, Any]) -> Settings:
+    """nameko 2.14 has no global config: providers read their container's config, which
+    the runner fills from the environment (and tests may override)."""
+    overrides = {k: v for k, v in config.items() if k.startswith("SEDULUR_")}
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update({k: str(v) for k, v in overrides.items()})
+    try:
+        return Settings()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class Provided(DependencyProvider):
+    """Builds one object per container at start (application, projection, replica) from
+    the container's settings and hands the same object to every worker."""
+
+    def __init__(self, factory: Callable[[Settings], Any]) -> None:
+        self.factory = factory
+        self.instance: Any = None
+
+    def setup(self) -> None:
+        self.instance = self.factory(settings_from_config(self.container.config))
+
+    def stop(self) -> None:
+        close = getattr(self.instance, "close", None)
+        if callable(close):
+            close()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        return self.instance
+
+
+def system_actor(service: str) -> dict[str, Any]:
+    return {"user_id": f"system:{service}", "role": SYSTEM_ROLE, "desk": None}
+
+
+def request_actor(request: Request) -> dict[str, Any]:
+    """Who is acting. Until signed tokens land (auth issue) the desk gateway passes the
+    operator in headers; every event records it."""
+    from shared.errors import Unauthenticated
+
+    user = request.headers.get("X-Sedulur-User")
+    role = request.headers.get("X-Sedulur-Role")
+    if not user or not role:
+        raise Unauthenticated("X-Sedulur-User and X-Sedulur-Role headers are required")
+    return {
+        "user_id": user,
+        "role": role,
+        "desk": request.headers.get("X-Sedulur-Desk"),
+        "agency": request.headers.get("X-Sedulur-Agency"),
+    }
+
+
+class Observable:
+    """Mixin: GET /health (PostgreSQL and RabbitMQ reachable) and GET /metrics."""
+
+    name: str
+
+    @http("GET", "/health")
+    def health(self, request: Request) -> Response:
+        from shared.health import check
+
+        report = check(settings_from_config(self.config_snapshot()))
+        report["service"] = self.name
+        return json_response(report, 200 if report["status"] == "ok" else 503)
+
+    @http("GET", "/metrics")
+    def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+
+    def config_snapshot(self) -> dict[str, Any]:
+        return {}
+
+
+def nameko_config(service: str, settings: Settings) -> dict[str, Any]:
+    return {
+        "AMQP_URI": settings.amqp_uri,
+        "WEB_SERVER_ADDRESS": f"{settings.http_host}:{settings.http_port(service)}",
+        "max_workers": settings.max_workers,
+        "serializer": "json",
+        "SEDULUR_PG_DSN": settings.pg_dsn,
+    }
+
+
+def run_service(service: str) -> None:
+    """Run one service until SIGTERM / SIGINT; stopping lets in-flight workers finish."""
+    import importlib
+
+    import eventlet
+    from nameko.runners import ServiceRunner
+
+    from shared import logging as slog
+
+    slog.configure(service)
+    settings = Settings()
+    module = importlib.import_module(f"services.{service}.service")
+    runner = ServiceRunner(nameko_config(service, settings))
+    runner.add_service(module.SERVICE)
+    stopping = eventlet.event.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        if not stopping.ready():
+            stopping.send(signum)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    runner.start()
+    log.info("service.started service=%s port=%s", service, settings.http_port(service))
+    stopping.wait()
+    log.info("service.stopping service=%s", service)
+    runner.stop()

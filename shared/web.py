@@ -1,0 +1,105 @@
+"""HTTP translation for every service: one table maps each named error to a status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from werkzeug.wrappers import Request, Response
+
+from shared import errors
+
+log = logging.getLogger("sedulur.web")
+
+# One place: error class -> HTTP status. Subclasses inherit their parent's status unless
+# listed; a test walks every class in shared.errors through this table.
+ERROR_STATUS: dict[type[errors.SedulurError], int] = {
+    errors.InvalidInput: 400,
+    errors.UnknownCategory: 422,
+    errors.NotFound: 404,
+    errors.DomainRuleViolation: 409,
+    errors.ConcurrencyConflict: 409,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.ConfigurationError: 500,
+    errors.DependencyUnavailable: 503,
+    errors.SedulurError: 500,
+}
+
+
+def status_for(exc: errors.SedulurError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return 500
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, default=str, ensure_ascii=False),
+        status=status,
+        mimetype="application/json",
+        headers=headers,
+    )
+
+
+def error_response(exc: errors.SedulurError) -> Response:
+    return json_response({"error": exc.to_dict()}, status_for(exc))
+
+
+def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
+    """Named errors become their JSON answer; anything else is a 500 without internals."""
+
+    @wraps(fn)
+    def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return fn(self, request, *args, **kwargs)
+        except errors.SedulurError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("unhandled error in %s", fn.__name__)
+            return json_response(
+                {"error": {"code": "internal_error", "message": "internal error"}}, 500
+            )
+
+    return wrapper
+
+
+def read_json(request: Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise errors.InvalidInput(f"request body larger than {max_bytes} bytes", field="body")
+    raw = request.get_data(cache=True)
+    if len(raw) > max_bytes:
+        raise errors.InvalidInput(f"request body larger than {max_bytes} bytes", field="body")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.MalformedJSON(f"request body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(body, dict):
+        raise errors.MalformedJSON("request body must be a JSON object", field="body")
+    return body
+
+
+def parse_model(model: type[BaseModel], body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        if first["type"] == "missing":
+            raise errors.MissingField(f"{field} is required", field=field) from None
+        ctx_error = (first.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, errors.SedulurError):
+            ctx_error.field = field
+            raise ctx_error from None
+        raise errors.InvalidInput(f"{field}: {first['msg']}", field=field) from None
+
+
+def correlation_id(request: Request) -> str:
+    return request.headers.get("X-Correlation-Id") or str(uuid.uuid4())

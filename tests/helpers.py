@@ -1,0 +1,88 @@
+"""Helpers for interface and system tests: in-process services, a relay thread, polling."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import eventlet
+
+from shared.config import Settings
+from shared.relay import Relay
+from shared.shell import nameko_config
+
+T = TypeVar("T")
+
+OPERATOR = {"X-Sedulur-User": "op-test", "X-Sedulur-Role": "operator", "X-Sedulur-Desk": "332501"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(probe: Callable[[], T], timeout: float = 30, interval: float = 0.1,
+               message: str = "condition") -> T:
+    """Poll until `probe` returns something truthy; fail with the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        eventlet.sleep(interval)
+    raise AssertionError(f"{message} not reached within {timeout}s (last: {last!r})")
+
+
+@contextmanager
+def running_service(service_cls: type, settings: Settings, **extra: Any) -> Iterator[str]:
+    """Run a nameko service in this process against the real broker; yields its base URL."""
+    from nameko.containers import ServiceContainer
+
+    port = free_port()
+    config = nameko_config(service_cls.name, settings)
+    config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port}"
+    config.update(extra)
+    container = ServiceContainer(service_cls, config)
+    container.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        container.stop()
+
+
+@contextmanager
+def relay_running(settings: Settings, relay: Relay | None = None) -> Iterator[Relay]:
+    relay = relay or Relay(settings)
+    thread = eventlet.spawn(relay.run)
+    try:
+        yield relay
+    finally:
+        relay.stop()
+        thread.wait()
+
+
+def stored_event_types(app: Any, complaint_id: Any) -> list[str]:
+    return [type(e).__name__ for e in app.stored_events(complaint_id)]
+
+
+def count_events(settings: Settings) -> int:
+    from shared.db import connect
+
+    with connect(settings.pg_dsn) as conn:
+        return conn.execute("SELECT count(*) FROM eventstore.sedulur_events").fetchone()[0]
+
+
+def valid_complaint(nik: str = "3325014507900001", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "desk": "332501",
+        "category": "kis",
+        "description": "Kartu KIS tidak aktif saat berobat",
+        "citizen": {"nik": nik, "name": "Siti Aminah"},
+    }
+    body.update(overrides)
+    return body

@@ -44,7 +44,10 @@ def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Co
     from shared.migrations import migrate
     from shared.topology import declare
 
+    from shared.migrations import create_database
+
     console.rule("[bold]Sedulur")
+    create_database(settings, settings.pg.dbname)
     migrate(settings)
     console.print("schema: up to date")
     queues = declare(settings)

@@ -106,9 +106,70 @@ class Complaint(Aggregate):
         correlation_id: str
 
     class Resolved(Aggregate.Event, ComplaintEventMixin):
+        """The complaint is resolved: the last open referral was resolved."""
+
         owner: ClassVar[str] = "routing"
         agency: str
         outcome: str
+        actor: dict[str, Any]
+        correlation_id: str
+
+    class ReferralAccepted(Aggregate.Event, ComplaintEventMixin):
+        owner: ClassVar[str] = "routing"
+        agency: str
+        actor: dict[str, Any]
+        correlation_id: str
+
+    class ProgressNoted(Aggregate.Event, ComplaintEventMixin):
+        owner: ClassVar[str] = "routing"
+        agency: str
+        note: str
+        actor: dict[str, Any]
+        correlation_id: str
+
+    class ReferralReturned(Aggregate.Event, ComplaintEventMixin):
+        """The agency hands the case back as not its authority ("bukan wewenang")."""
+
+        owner: ClassVar[str] = "routing"
+        agency: str
+        reason: str
+        actor: dict[str, Any]
+        correlation_id: str
+
+    class ReferralResolved(Aggregate.Event, ComplaintEventMixin):
+        """One agency resolved its part while other referrals of the complaint are open."""
+
+        owner: ClassVar[str] = "routing"
+        agency: str
+        outcome: str
+        actor: dict[str, Any]
+        correlation_id: str
+
+    class SlaBreached(Aggregate.Event, ComplaintEventMixin):
+        owner: ClassVar[str] = "sla"
+        stage: str
+        policy: str
+        due_at: str
+        actor: dict[str, Any]
+        correlation_id: str
+
+    class Escalated(Aggregate.Event, ComplaintEventMixin):
+        owner: ClassVar[str] = "sla"
+        stage: str
+        level: str
+        actor: dict[str, Any]
+        correlation_id: str
+
+    class ClockPaused(Aggregate.Event, ComplaintEventMixin):
+        """Waiting on the citizen (LAPOR!'s "tunda"): SLA clocks stop until resumed."""
+
+        owner: ClassVar[str] = "sla"
+        reason: str
+        actor: dict[str, Any]
+        correlation_id: str
+
+    class ClockResumed(Aggregate.Event, ComplaintEventMixin):
+        owner: ClassVar[str] = "sla"
         actor: dict[str, Any]
         correlation_id: str
 
@@ -145,7 +206,11 @@ class Complaint(Aggregate):
         self.stage = Stage.REGISTERED
         self.decision: dict[str, Any] | None = None
         self.referrals: dict[str, str] = {}
+        self.returned_by: list[str] = []
         self.outcome: str | None = None
+        self.breached_stages: list[str] = []
+        self.escalations: list[dict[str, str]] = []
+        self.paused: bool = False
 
     @classmethod
     def register(cls, *, complaint_id: UUID, **fields: Any) -> Complaint:
@@ -213,6 +278,10 @@ class Complaint(Aggregate):
             raise WrongStage(
                 f"the complaint is already referred to {agency}", stage=self.stage.value
             )
+        if agency in self.returned_by:
+            raise WrongStage(
+                f"{agency} returned this complaint as not its authority", stage=self.stage.value
+            )
         self._referred(
             agency=agency,
             kabupaten=self.kabupaten,
@@ -224,10 +293,69 @@ class Complaint(Aggregate):
     def resolve(
         self, *, agency: str, outcome: str, actor: dict[str, Any], correlation_id: str
     ) -> None:
+        """An agency resolves its referral; the complaint is Resolved when no referral is
+        left open, otherwise the agency's part is recorded as ReferralResolved."""
         if self.stage is Stage.RESOLVED:
             raise AlreadyResolved("the complaint is already resolved", stage=self.stage.value)
         self._require_open_referral(agency)
-        self._resolved(agency=agency, outcome=outcome, actor=actor, correlation_id=correlation_id)
+        if [a for a in self.open_referrals if a != agency]:
+            self._referral_resolved(
+                agency=agency, outcome=outcome, actor=actor, correlation_id=correlation_id
+            )
+        else:
+            self._resolved(
+                agency=agency, outcome=outcome, actor=actor, correlation_id=correlation_id
+            )
+
+    def accept_referral(self, *, agency: str, actor: dict[str, Any], correlation_id: str) -> None:
+        self._require_open_referral(agency)
+        if self.referrals[agency] == ReferralStatus.ACCEPTED.value:
+            raise WrongStage(f"{agency} already accepted the referral", stage=self.stage.value)
+        self._referral_accepted(agency=agency, actor=actor, correlation_id=correlation_id)
+
+    def note_progress(
+        self, *, agency: str, note: str, actor: dict[str, Any], correlation_id: str
+    ) -> None:
+        self._require_open_referral(agency)
+        self._progress_noted(agency=agency, note=note, actor=actor, correlation_id=correlation_id)
+
+    def return_referral(
+        self, *, agency: str, reason: str, actor: dict[str, Any], correlation_id: str
+    ) -> None:
+        """Not our authority: the referral closes and, when none is left open, the complaint
+        is back at the verified stage to be routed again."""
+        self._require_open_referral(agency)
+        self._referral_returned(
+            agency=agency, reason=reason, actor=actor, correlation_id=correlation_id
+        )
+
+    def record_breach(
+        self, *, stage: str, policy: str, due_at: str, actor: dict[str, Any], correlation_id: str
+    ) -> None:
+        if stage in self.breached_stages:
+            raise WrongStage(f"the {stage} stage already breached", stage=self.stage.value)
+        self._sla_breached(
+            stage=stage, policy=policy, due_at=due_at, actor=actor, correlation_id=correlation_id
+        )
+
+    def escalate(
+        self, *, stage: str, level: str, actor: dict[str, Any], correlation_id: str
+    ) -> None:
+        if any(e["stage"] == stage and e["level"] == level for e in self.escalations):
+            raise WrongStage(f"{stage} already escalated to {level}", stage=self.stage.value)
+        self._escalated(stage=stage, level=level, actor=actor, correlation_id=correlation_id)
+
+    def pause_clock(self, *, reason: str, actor: dict[str, Any], correlation_id: str) -> None:
+        if not self.is_open:
+            raise WrongStage("a closed complaint has no clock to pause", stage=self.stage.value)
+        if self.paused:
+            raise WrongStage("the clock is already paused", stage=self.stage.value)
+        self._clock_paused(reason=reason, actor=actor, correlation_id=correlation_id)
+
+    def resume_clock(self, *, actor: dict[str, Any], correlation_id: str) -> None:
+        if not self.paused:
+            raise WrongStage("the clock is not paused", stage=self.stage.value)
+        self._clock_resumed(actor=actor, correlation_id=correlation_id)
 
     # ---- queries -------------------------------------------------------------------
 
@@ -286,6 +414,43 @@ class Complaint(Aggregate):
         self.referrals[agency] = ReferralStatus.RESOLVED.value
         self.stage = Stage.RESOLVED
         self.outcome = outcome
+        self.paused = False
+
+    @event(ReferralResolved)
+    def _referral_resolved(self, agency, outcome, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        self.referrals[agency] = ReferralStatus.RESOLVED.value
+
+    @event(ReferralAccepted)
+    def _referral_accepted(self, agency, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        self.referrals[agency] = ReferralStatus.ACCEPTED.value
+
+    @event(ProgressNoted)
+    def _progress_noted(self, agency, note, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    @event(ReferralReturned)
+    def _referral_returned(self, agency, reason, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        self.referrals[agency] = ReferralStatus.RETURNED.value
+        self.returned_by.append(agency)
+        if not self.open_referrals:
+            # Nobody is acting on it any more: back to routing for the next agency.
+            self.stage = Stage.VERIFIED
+
+    @event(SlaBreached)
+    def _sla_breached(self, stage, policy, due_at, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        self.breached_stages.append(stage)
+
+    @event(Escalated)
+    def _escalated(self, stage, level, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        self.escalations.append({"stage": stage, "level": level})
+
+    @event(ClockPaused)
+    def _clock_paused(self, reason, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        self.paused = True
+
+    @event(ClockResumed)
+    def _clock_resumed(self, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        self.paused = False
 
 
 EVENT_CLASSES: dict[str, type[Aggregate.Event]] = {
@@ -296,6 +461,14 @@ EVENT_CLASSES: dict[str, type[Aggregate.Event]] = {
         Complaint.Rejected,
         Complaint.ReferredToOPD,
         Complaint.Resolved,
+        Complaint.ReferralAccepted,
+        Complaint.ProgressNoted,
+        Complaint.ReferralReturned,
+        Complaint.ReferralResolved,
+        Complaint.SlaBreached,
+        Complaint.Escalated,
+        Complaint.ClockPaused,
+        Complaint.ClockResumed,
     )
 }
 

@@ -112,3 +112,49 @@ def test_replaying_events_rebuilds_the_same_state() -> None:
     assert replayed.stage is Stage.REFERRED
     assert replayed.referrals == {"DINKES": "referred"}
     assert replayed.version == c.version
+
+
+def test_complaint_referred_to_two_agencies_resolves_only_when_both_did() -> None:
+    c = verified()
+    for agency in ("DINKES", "BPJSKES"):
+        c.refer(agency=agency, routing_rule="kis-both", actor=SYSTEM, correlation_id="c")
+    c.resolve(agency="DINKES", outcome="ok", actor=OPERATOR, correlation_id="c")
+    assert c.stage is Stage.REFERRED
+    c.resolve(agency="BPJSKES", outcome="ok", actor=OPERATOR, correlation_id="c")
+    names = [type(e).__name__ for e in c.collect_events()]
+    assert names[-2:] == ["ReferralResolved", "Resolved"]
+    assert c.stage is Stage.RESOLVED
+
+
+def test_returned_referral_goes_back_to_routing_and_not_to_the_same_agency() -> None:
+    c = referred("DINKES")
+    c.return_referral(agency="DINKES", reason="bukan wewenang", actor=OPERATOR,
+                      correlation_id="c")
+    assert c.stage is Stage.VERIFIED
+    with pytest.raises(WrongStage):
+        c.refer(agency="DINKES", routing_rule="r", actor=SYSTEM, correlation_id="c")
+    c.refer(agency="DINSOS", routing_rule="fallback", actor=SYSTEM, correlation_id="c")
+    assert c.open_referrals == ["DINSOS"]
+
+
+def test_accepting_twice_and_acting_without_referral_are_refused() -> None:
+    c = referred("DINKES")
+    c.accept_referral(agency="DINKES", actor=OPERATOR, correlation_id="c")
+    with pytest.raises(WrongStage):
+        c.accept_referral(agency="DINKES", actor=OPERATOR, correlation_id="c")
+    with pytest.raises(NotReferredToAgency):
+        c.note_progress(agency="DISDIK", note="x", actor=OPERATOR, correlation_id="c")
+
+
+def test_a_stage_breaches_once_and_the_clock_pauses_once() -> None:
+    c = referred()
+    c.record_breach(stage="resolution", policy="default-24h", due_at="2026-11-24T00:00:00Z",
+                    actor=SYSTEM, correlation_id="c")
+    with pytest.raises(WrongStage):
+        c.record_breach(stage="resolution", policy="default-24h", due_at="x", actor=SYSTEM,
+                        correlation_id="c")
+    c.pause_clock(reason="menunggu dokumen warga", actor=OPERATOR, correlation_id="c")
+    with pytest.raises(WrongStage):
+        c.pause_clock(reason="again", actor=OPERATOR, correlation_id="c")
+    c.resume_clock(actor=OPERATOR, correlation_id="c")
+    assert c.paused is False

@@ -66,7 +66,11 @@ class Complaint(Aggregate):
     # ---- events --------------------------------------------------------------------
 
     class Registered(Aggregate.Created, ComplaintEventMixin):
+        """v2 added `duplicate_of` (the earlier complaint of the same NIK and category, linked
+        rather than dropped); v1 events are upcast with `duplicate_of = None`."""
+
         owner: ClassVar[str] = "intake"
+        class_version: ClassVar[int] = 2
         registration_number: str
         kabupaten: str
         desk: str
@@ -79,6 +83,11 @@ class Complaint(Aggregate):
         confidential: bool
         actor: dict[str, Any]
         correlation_id: str
+        duplicate_of: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["duplicate_of"] = None
 
     class Verified(Aggregate.Event, ComplaintEventMixin):
         owner: ClassVar[str] = "verification"
@@ -191,6 +200,7 @@ class Complaint(Aggregate):
         confidential: bool,
         actor: dict[str, Any],
         correlation_id: str,
+        duplicate_of: str | None = None,
     ) -> None:
         self.registration_number = registration_number
         self.kabupaten = kabupaten
@@ -203,6 +213,7 @@ class Complaint(Aggregate):
         self.priority = priority
         self.confidential = confidential
         self.registered_by = actor
+        self.duplicate_of = duplicate_of
         self.stage = Stage.REGISTERED
         self.decision: dict[str, Any] | None = None
         self.referrals: dict[str, str] = {}
@@ -214,6 +225,7 @@ class Complaint(Aggregate):
 
     @classmethod
     def register(cls, *, complaint_id: UUID, **fields: Any) -> Complaint:
+        fields.setdefault("duplicate_of", None)
         return cls._create(cls.Registered, id=complaint_id, **fields)
 
     def verify(

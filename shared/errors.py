@@ -71,6 +71,12 @@ class UnknownCategory(InvalidInput):
     code = "unknown_category"
 
 
+class InvalidRoutingTable(InvalidInput):
+    """A routing table an admin submitted breaks a rule (unknown agency, no default, ...)."""
+
+    code = "invalid_routing_table"
+
+
 # --- lookups ---------------------------------------------------------------------------
 
 

@@ -35,7 +35,8 @@ log = logging.getLogger("sedulur.relay")
 
 RELAY_LOCK = 0x5ED0_2001
 
-PUBLISHED = Counter("sedulur_relay_published_total", "Messages confirmed by the broker", ["exchange"])
+PUBLISHED = Counter("sedulur_relay_published_total", "Messages confirmed by the broker",
+                    ["exchange"])
 RETURNED = Counter("sedulur_relay_returned_total", "Messages returned as unroutable (alarm)")
 NACKED = Counter("sedulur_relay_nacked_total", "Messages nacked by the broker")
 POSITION = Gauge("sedulur_relay_position", "Last notification id confirmed and saved")
@@ -257,11 +258,16 @@ class Relay:
                 stored = app.recorder.select_events(domain_event.originator_id, lte=1)
                 first = app.mapper.to_domain_event(stored[0])
             data = event_data(first)
+            citizen = data.get("citizen") or {}
             summary = {
                 "registration_number": data.get("registration_number"),
                 "category": data.get("category"),
                 "kabupaten": data.get("kabupaten"),
                 "wilayah": data.get("wilayah"),
+                "description": data.get("description"),
+                "confidential": data.get("confidential"),
+                "nik": citizen.get("nik"),
+                "phone": citizen.get("phone"),
             }
             self._streams[key] = summary
             if len(self._streams) > 100_000:
@@ -282,12 +288,28 @@ class Relay:
         PUBLISHED.labels(exchange=f"{owner}.events").inc()
         if name == "ReferredToOPD":
             self._publish_referral(publisher, envelope, summary)
+        self._publish_notification(publisher, envelope, summary)
+
+    def _publish_notification(self, publisher: WindowedPublisher, envelope: dict[str, Any],
+                              summary: dict[str, Any]) -> None:
+        """Citizen-facing status changes (referred, resolved) for an SMS / WhatsApp gateway:
+        topic `notifications`, key `citizen.<status>`, Indonesian text, the phone number
+        only when the citizen gave one. Routed through the same confirms as the event."""
+        from shared.agency import citizen_notification, load_profiles
+
+        found = citizen_notification(envelope, summary, load_profiles())
+        if found is None:
+            return
+        routing_key, body = found
+        publisher.publish(topology.NOTIFICATIONS_EXCHANGE, routing_key, encode(body), body["id"])
+        PUBLISHED.labels(exchange=topology.NOTIFICATIONS_EXCHANGE).inc()
 
     def _publish_referral(self, publisher: WindowedPublisher, envelope: dict[str, Any],
                           summary: dict[str, Any]) -> None:
         """Agencies subscribe without Python: topic `agency.referrals`, key `<kab>.<agency>`,
-        carrying only what the agency needs to act (no NIK, KK, name or phone)."""
-        from shared.agency import agency_queue_name, referral_message
+        carrying only what the agency needs to act (no KK, name or phone; the NIK masked
+        unless the agency's profile needs it in full)."""
+        from shared.agency import agency_queue_name, load_profiles, referral_message
 
         data = envelope["data"]
         routing_key = f"{data['kabupaten']}.{data['agency']}"
@@ -302,7 +324,7 @@ class Relay:
                       routing_key=routing_key, durable=True,
                       queue_arguments=dict(topology.CONSUMER_QUEUE_ARGUMENTS))(conn.channel()).declare()
             self._agency_queues.add(routing_key)
-        body = referral_message(envelope, summary)
+        body = referral_message(envelope, summary, load_profiles().get(data["agency"]))
         publisher.publish(topology.AGENCY_EXCHANGE, routing_key, encode(body), body["id"])
         PUBLISHED.labels(exchange=topology.AGENCY_EXCHANGE).inc()
 
@@ -318,6 +340,8 @@ class Relay:
 
 def relay_lag(settings: Settings) -> dict[str, int]:
     with connect(settings.pg_dsn, timeout=settings.pg_connect_timeout) as conn:
-        latest = conn.execute("SELECT coalesce(max(notification_id), 0) FROM eventstore.sedulur_events").fetchone()[0]
-        position = conn.execute("SELECT coalesce(max(position), 0) FROM relay.positions WHERE name = 'main'").fetchone()[0]
+        latest = conn.execute("SELECT coalesce(max(notification_id), 0)"
+                              " FROM eventstore.sedulur_events").fetchone()[0]
+        position = conn.execute("SELECT coalesce(max(position), 0) FROM relay.positions"
+                                " WHERE name = 'main'").fetchone()[0]
     return {"latest": latest, "position": position, "lag": max(0, latest - position)}

@@ -22,6 +22,10 @@ from shared.config import SERVICES, Settings
 DLX = "sedulur.dlx"
 DLQ = "sedulur.dead-letters"
 AGENCY_EXCHANGE = "agency.referrals"
+NOTIFICATIONS_EXCHANGE = "notifications"
+# The SMS / WhatsApp gateway's queue, declared with the exchange so a citizen notification
+# published before the gateway ever connected is kept, not returned as unroutable.
+NOTIFICATIONS_QUEUE = "notifications.citizen"
 CONSUMER_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 CONSUMER_POLICY = "sedulur-consumers"
 
@@ -88,6 +92,10 @@ def declare(settings: Settings, *, apply_policy: bool = True) -> list[str]:
         for owner in owners():
             event_exchange(owner)(channel).declare()
         Exchange(AGENCY_EXCHANGE, type="topic", durable=True)(channel).declare()
+        notifications = Exchange(NOTIFICATIONS_EXCHANGE, type="topic", durable=True)
+        notifications(channel).declare()
+        Queue(NOTIFICATIONS_QUEUE, exchange=notifications, routing_key="citizen.#", durable=True,
+              queue_arguments=dict(CONSUMER_QUEUE_ARGUMENTS))(channel).declare()
         dlx = Exchange(DLX, type="topic", durable=True)
         dlx(channel).declare()
         Queue(DLQ, exchange=dlx, routing_key="#", durable=True)(channel).declare()

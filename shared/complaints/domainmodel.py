@@ -107,12 +107,21 @@ class Complaint(Aggregate):
         correlation_id: str
 
     class ReferredToOPD(Aggregate.Event, ComplaintEventMixin):
+        """v2 added `routing_table_version` (which version of the kabupaten's routing table
+        held `routing_rule`); v1 events are upcast with None."""
+
         owner: ClassVar[str] = "routing"
+        class_version: ClassVar[int] = 2
         agency: str
         kabupaten: str
         routing_rule: str
+        routing_table_version: int | None
         actor: dict[str, Any]
         correlation_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["routing_table_version"] = None
 
     class Resolved(Aggregate.Event, ComplaintEventMixin):
         """The complaint is resolved: the last open referral was resolved."""
@@ -273,6 +282,7 @@ class Complaint(Aggregate):
         routing_rule: str,
         actor: dict[str, Any],
         correlation_id: str,
+        routing_table_version: int | None = None,
     ) -> None:
         if self.stage is Stage.REJECTED:
             raise ComplaintRejected(
@@ -298,6 +308,7 @@ class Complaint(Aggregate):
             agency=agency,
             kabupaten=self.kabupaten,
             routing_rule=routing_rule,
+            routing_table_version=routing_table_version,
             actor=actor,
             correlation_id=correlation_id,
         )
@@ -417,7 +428,9 @@ class Complaint(Aggregate):
         }
 
     @event(ReferredToOPD)
-    def _referred(self, agency, kabupaten, routing_rule, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+    def _referred(  # type: ignore[no-untyped-def]
+        self, agency, kabupaten, routing_rule, routing_table_version, actor, correlation_id
+    ) -> None:
         self.stage = Stage.REFERRED
         self.referrals[agency] = ReferralStatus.REFERRED.value
 

@@ -1,0 +1,194 @@
+"""The routing table as data: which agencies a complaint goes to, what a bad table is, where
+a returned case goes next, and what leaves Sedulur for agencies and citizens."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from services.routing.application import require_agency_scope
+from services.routing.domainmodel import DESK_RULE, KabupatenTable, RoutingTable
+from shared.agency import AgencyProfile, citizen_notification, load_profiles, referral_message
+from shared.errors import ConfigurationError, Forbidden, InvalidRoutingTable
+
+AGENCIES = ["DINSOS", "DINKES", "BPJSKES", "DPRKP", "BAZ", "CSR", "DISDIK"]
+
+TABLE = {
+    "rules": [
+        {"id": "kis-dinkes", "category": "kis", "agencies": ["DINKES"], "fallback": ["BPJSKES"]},
+        {"id": "rtlh-poor", "category": "rtlh", "max_desil": 3, "agencies": ["DPRKP", "BAZ"],
+         "fallback": ["CSR"]},
+        {"id": "rtlh-kec", "category": "rtlh", "wilayah_prefix": "332502",
+         "agencies": ["CSR"]},
+        {"id": "rtlh", "category": "rtlh", "agencies": ["DPRKP"]},
+    ],
+    "default": {"id": "default-dinsos", "agencies": ["DINSOS"]},
+}
+
+
+def table(doc=None, version=0) -> KabupatenTable:
+    return KabupatenTable.parse("3325", doc or TABLE, AGENCIES, version)
+
+
+@pytest.mark.parametrize(
+    ("category", "desil", "wilayah", "rule", "agencies"),
+    [
+        ("kis", None, "332501", "kis-dinkes", ("DINKES",)),
+        ("rtlh", 2, "332501", "rtlh-poor", ("DPRKP", "BAZ")),
+        ("rtlh", 3, "332502", "rtlh-poor", ("DPRKP", "BAZ")),
+        ("rtlh", 4, "332502", "rtlh-kec", ("CSR",)),
+        ("rtlh", None, "332501", "rtlh", ("DPRKP",)),
+        ("rtlh", 9, "332501", "rtlh", ("DPRKP",)),
+        ("lansia", 1, "332501", "default-dinsos", ("DINSOS",)),
+    ],
+    ids=["category", "desil-2", "desil-3-edge", "desil-4-wilayah", "no-desil-skips-desil-rule",
+         "rich-desil", "default"],
+)
+def test_the_first_rule_whose_conditions_hold_routes(category, desil, wilayah, rule, agencies):
+    route = table(version=7).route(category, desil, wilayah)
+    assert (route.rule_id, route.agencies, route.table_version) == (rule, agencies, 7)
+
+
+def test_desil_is_asked_for_only_when_a_rule_of_the_category_uses_it():
+    assert table().needs_desil("rtlh") is True
+    assert table().needs_desil("kis") is False
+
+
+def test_the_data_file_has_a_table_for_any_kabupaten_and_specific_ones():
+    file = RoutingTable.load()
+    assert file.route(kabupaten="9999", category="kis").agencies == ("DINKES",)
+    assert file.table_for("3576").kabupaten == "3576"
+    assert file.table_for("3576").route("rtlh", 2).agencies == ("DPRKP", "BAZ")
+    assert file.agencies["BPJSKES"].full_nik and not file.agencies["DINKES"].full_nik
+
+
+def _broken(path: str, value):
+    doc = copy.deepcopy(TABLE)
+    target = doc
+    keys = path.split(".")
+    for key in keys[:-1]:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    last = keys[-1]
+    if value is KeyError:
+        del target[last]
+    elif isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        (_broken("rules.0.agencies", ["NOBODY"]), "rules.0.agencies"),
+        (_broken("rules.0.agencies", []), "rules.0.agencies"),
+        (_broken("rules.0.fallback", ["NOBODY"]), "rules.0.fallback"),
+        (_broken("rules.1.max_desil", 11), "rules.1.max_desil"),
+        (_broken("rules.1.id", ""), "rules.1.id"),
+        (_broken("rules.2.wilayah_prefix", "33-25"), "rules.2.wilayah_prefix"),
+        (_broken("rules.3.id", "kis-dinkes"), "rules"),
+        (_broken("rules.0.colour", "red"), "rules.0.colour"),
+        (_broken("default", KeyError), "default"),
+        (_broken("default.category", "kis"), "default"),
+    ],
+    ids=["unknown-agency", "no-agency", "unknown-fallback", "desil-11", "no-id",
+         "bad-wilayah", "duplicate-id", "unknown-key", "no-default", "conditional-default"],
+)
+def test_a_bad_table_is_refused_naming_the_field(doc, field):
+    with pytest.raises(InvalidRoutingTable) as caught:
+        table(doc)
+    assert caught.value.field == field
+
+
+def test_a_data_file_without_the_desk_agency_is_a_configuration_error():
+    with pytest.raises(ConfigurationError):
+        RoutingTable.from_document({"agencies": {"DINKES": "Dinkes"},
+                                    "kabupaten": {"*": TABLE}})
+
+
+@pytest.mark.parametrize(
+    ("routed_by", "returned", "open_", "expected"),
+    [
+        ("kis-dinkes", ["DINKES"], [], ("kis-dinkes/fallback", ("BPJSKES",))),
+        ("kis-dinkes/fallback", ["DINKES", "BPJSKES"], [], (DESK_RULE, ("DINSOS",))),
+        ("rtlh-poor", ["DPRKP"], ["BAZ"], ("rtlh-poor/fallback", ("CSR",))),
+        ("vanished-rule", ["DINKES"], [], ("kis-dinkes/fallback", ("BPJSKES",))),
+        ("default-dinsos", ["DINSOS"], [], None),
+    ],
+    ids=["fallback-list", "desk-when-list-exhausted", "skips-open-agency",
+         "rule-gone-uses-todays-rule", "nobody-left"],
+)
+def test_a_returned_case_goes_to_the_next_agency_then_the_desk(routed_by, returned, open_,
+                                                                 expected):
+    route = table().reroute(routed_by=routed_by, category="kis", desil=None, wilayah="332501",
+                            returned_by=returned, open_agencies=open_)
+    assert (None if route is None else (route.rule_id, route.agencies)) == expected
+
+
+ENVELOPE = {
+    "specversion": "1.0", "id": "c1:3", "source": "/sedulur/routing",
+    "type": "id.sedulur.complaint.ReferredToOPD", "subject": "REG-1", "time": "t",
+    "complaintid": "c1", "version": 3,
+    "data": {"agency": "DINKES", "kabupaten": "3325", "routing_rule": "kis-dinkes",
+             "routing_table_version": 2, "actor": {}, "correlation_id": "x"},
+}
+SUMMARY = {"registration_number": "REG-1", "category": "kis", "kabupaten": "3325",
+           "wilayah": "332501", "description": "KIS mati", "confidential": False,
+           "nik": "3325014507900001", "phone": "+6281234567890"}
+
+
+def test_an_agency_gets_the_nik_masked_unless_its_profile_needs_it_in_full():
+    masked = referral_message(ENVELOPE, SUMMARY, AgencyProfile("DINKES", "Dinkes"))["data"]
+    full = referral_message(ENVELOPE, SUMMARY, AgencyProfile("BPJSKES", "BPJS", True))["data"]
+    assert masked["nik"] == "3325********0001" and masked["nik_masked"] is True
+    assert full["nik"] == "3325014507900001" and full["nik_masked"] is False
+    for data in (masked, full):
+        assert "phone" not in data and "name" not in data and "kk" not in data
+        assert data["routing_rule"] == "kis-dinkes" and data["routing_table_version"] == 2
+
+
+def test_a_confidential_complaint_reaches_the_agency_without_its_description():
+    data = referral_message(ENVELOPE, {**SUMMARY, "confidential": True}, None)["data"]
+    assert data["description"] is None and data["nik_masked"] is True
+
+
+def test_citizen_notifications_carry_indonesian_text_and_the_phone_only_when_given():
+    profiles = load_profiles()
+    key, msg = citizen_notification(ENVELOPE, SUMMARY, profiles)
+    assert key == "citizen.referred"
+    assert msg["data"]["phone"] == "+6281234567890"
+    assert "diteruskan ke Dinas Kesehatan" in msg["data"]["text"]
+    key, msg = citizen_notification(ENVELOPE, {**SUMMARY, "phone": None}, profiles)
+    assert "phone" not in msg["data"] and msg["data"]["channels"] == []
+    resolved = {**ENVELOPE, "type": "id.sedulur.complaint.Resolved",
+                "data": {"agency": "DINKES", "outcome": "internal note"}}
+    key, msg = citizen_notification(resolved, SUMMARY, profiles)
+    assert key == "citizen.resolved" and "selesai" in msg["data"]["text"]
+    assert "internal note" not in msg["data"]["text"]
+    accepted = {**ENVELOPE, "type": "id.sedulur.complaint.ReferralAccepted"}
+    assert citizen_notification(accepted, SUMMARY, profiles) is None
+
+
+@pytest.mark.parametrize(
+    ("actor", "agency", "allowed"),
+    [
+        ({"role": "agency", "agency": "DINKES"}, "DINKES", True),
+        ({"role": "agency", "agency": "DINKES"}, "BPJSKES", False),
+        ({"role": "agency", "agency": None}, "DINKES", False),
+        ({"role": "admin"}, "DINKES", True),
+        ({"role": "verifier"}, "DINSOS", True),
+        ({"role": "verifier"}, "DINKES", False),
+        ({"role": "operator"}, "DINKES", False),
+        ({"role": "auditor"}, "DINKES", False),
+    ],
+    ids=["own", "other-agency", "agency-without-code", "admin", "desk-verifier-dinsos",
+         "verifier-other", "operator", "auditor"],
+)
+def test_only_the_agency_itself_may_act_on_its_referral(actor, agency, allowed):
+    if allowed:
+        require_agency_scope(actor, agency)
+    else:
+        with pytest.raises(Forbidden):
+            require_agency_scope(actor, agency)

@@ -78,7 +78,8 @@ def dinkes_user(sedulur_env, rabbit_admin, vhost):
     rabbit_admin.set_permissions(vhost, user, configure="^$", write="^$",
                                  read=r"^agency\.3325\.DINKES$")
     amqp = urlparse(sedulur_env.amqp_uri)
-    yield f"amqp://{quote(user)}:{password}@{amqp.hostname}:{amqp.port or 5672}/{quote(vhost, safe='')}"
+    yield (f"amqp://{quote(user)}:{password}@{amqp.hostname}:{amqp.port or 5672}/"
+           f"{quote(vhost, safe='')}")
     rabbit_admin.delete_user(user)
 
 

@@ -261,8 +261,8 @@ def test_the_work_queue_filters_pages_shows_due_time_and_rebuilds_equal_to_live(
                         timeout=10).status_code == 403
 
     # rebuild == live: the queue rows, once the live consumers are quiet.
-    from services.routing.application import Routing, RoutingTables
     from services.routing.adapters import TableStore
+    from services.routing.application import Routing, RoutingTables
 
     db = Database.from_settings(sedulur_env)
     app = Routing(sedulur_env, RoutingTables(TableStore(db)))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+import yaml
 
-from services.routing.application import require_agency_scope
+from services.routing.application import RoutingTables, require_agency_scope
 from services.routing.domainmodel import DESK_RULE, KabupatenTable, RoutingTable
 from shared.agency import AgencyProfile, citizen_notification, load_profiles, referral_message
 from shared.errors import ConfigurationError, Forbidden, InvalidRoutingTable
@@ -192,3 +193,54 @@ def test_only_the_agency_itself_may_act_on_its_referral(actor, agency, allowed):
     else:
         with pytest.raises(Forbidden):
             require_agency_scope(actor, agency)
+
+
+class MemoryVersions:
+    """routing.tables in memory: the same contract as adapters.TableStore."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict]] = {}
+
+    def latest(self, kabupaten):
+        rows = self.rows.get(kabupaten)
+        return (len(rows), rows[-1]) if rows else None
+
+    def add(self, kabupaten, document, created_by, expected_version=None):
+        self.rows.setdefault(kabupaten, []).append(document)
+        return len(self.rows[kabupaten])
+
+
+def _file(path, kis_agency: str) -> None:
+    path.write_text(yaml.safe_dump({
+        "agencies": {"DINSOS": "Dinsos", "DINKES": "Dinkes", "BPJSKES": {"name": "BPJS",
+                                                                         "nik": "full"}},
+        "kabupaten": {
+            "*": {"rules": [{"id": "kis-file", "category": "kis", "agencies": [kis_agency]}],
+                  "default": {"id": "d", "agencies": ["DINSOS"]}},
+            "3325": {"rules": [], "default": {"id": "batang-file", "agencies": ["DINSOS"]}},
+        }}))
+
+
+def test_the_table_in_force_prefers_stored_versions_and_rereads_a_changed_file(tmp_path):
+    import os
+
+    path = tmp_path / "routing.yaml"
+    _file(path, "DINKES")
+    tables = RoutingTables(MemoryVersions(), path)
+    assert tables.current("3326").route("kis").agencies == ("DINKES",)
+    assert tables.current("3325").route("kis").rule_id == "batang-file"
+
+    _file(path, "BPJSKES")
+    os.utime(path, (1, 2_000_000_000))  # a new mtime even on a coarse-grained filesystem
+    assert tables.current("3326").route("kis").agencies == ("BPJSKES",), "file not re-read"
+
+    any_kab = {"rules": [], "default": {"id": "stored-any", "agencies": ["DINKES"]}}
+    assert tables.replace("*", any_kab, "admin").version == 1
+    assert tables.current("3326").route("kis").rule_id == "stored-any"
+    assert tables.current("3325").route("kis").rule_id == "batang-file", \
+        "a kabupaten's own file entry is more specific than a stored '*' table"
+    batang = {"rules": [], "default": {"id": "stored-batang", "agencies": ["DINSOS"]}}
+    table = tables.replace("3325", batang, "admin")
+    assert (table.version, tables.current("3325").route("kis").rule_id) == (1, "stored-batang")
+    with pytest.raises(InvalidRoutingTable):
+        tables.replace("33", batang, "admin")

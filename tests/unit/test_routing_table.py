@@ -244,3 +244,30 @@ def test_the_table_in_force_prefers_stored_versions_and_rereads_a_changed_file(t
     assert (table.version, tables.current("3325").route("kis").rule_id) == (1, "stored-batang")
     with pytest.raises(InvalidRoutingTable):
         tables.replace("33", batang, "admin")
+
+
+def test_a_referral_stored_before_table_versions_reads_with_no_version():
+    """ReferredToOPD v1 (no routing_table_version) is upcast, so old streams still replay."""
+    import json
+    import uuid as uuid_
+
+    from eventsourcing.application import Application
+    from eventsourcing.persistence import StoredEvent
+
+    from shared.complaints.domainmodel import Complaint
+
+    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    c = Complaint.register(
+        complaint_id=uuid_.uuid4(), registration_number="r", kabupaten="3325", desk="332501",
+        channel="desk", category="kis", description="d", citizen={"nik": "1"},
+        wilayah="332501", priority="normal", confidential=False, actor={}, correlation_id="c")
+    c.verify(rule="r", dtks_snapshot="s", reasons=[], actor={}, correlation_id="c")
+    c.refer(agency="DINKES", routing_rule="kis-dinkes", actor={}, correlation_id="c")
+    stored = app.mapper.to_stored_event(c.collect_events()[-1])
+    state = json.loads(stored.state)
+    del state["routing_table_version"]
+    state.pop("class_version", None)
+    old = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                      json.dumps(state).encode())
+    event = app.mapper.to_domain_event(old)
+    assert event.routing_table_version is None and event.routing_rule == "kis-dinkes"

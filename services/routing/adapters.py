@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from psycopg.types.json import Jsonb
 
@@ -42,7 +42,9 @@ class TableStore:
                         (kabupaten,))
             cur.execute("SELECT coalesce(max(version), 0) AS v FROM routing.tables"
                         " WHERE kabupaten = %s", (kabupaten,))
-            current = cur.fetchone()["v"]
+            row = cast("dict[str, Any] | None", cur.fetchone())  # the pool's dict_row
+            assert row is not None
+            current = int(row["v"])
             if expected_version is not None and expected_version != current:
                 raise ConcurrencyConflict(
                     f"the routing table of {kabupaten} is at version {current}, not"

@@ -271,3 +271,22 @@ def test_a_referral_stored_before_table_versions_reads_with_no_version():
                       json.dumps(state).encode())
     event = app.mapper.to_domain_event(old)
     assert event.routing_table_version is None and event.routing_rule == "kis-dinkes"
+
+
+def test_the_example_agency_users_may_only_read_their_own_queue():
+    import json
+    import re
+    from pathlib import Path
+
+    from shared.agency import agency_queue_name
+
+    path = Path(__file__).resolve().parents[2] / "deploy/rabbitmq/agency-users.example.json"
+    definitions = json.loads(path.read_text())
+    users = {u["name"] for u in definitions["users"]}
+    for perm in definitions["permissions"]:
+        _, kab, code = perm["user"].split("-")
+        assert perm["user"] in users
+        assert (perm["configure"], perm["write"]) == ("^$", "^$")
+        assert re.fullmatch(perm["read"], agency_queue_name(kab, code))
+        assert not re.fullmatch(perm["read"], agency_queue_name(kab, "BAZ"))
+        assert not re.fullmatch(perm["read"], agency_queue_name("3576", code))

@@ -110,6 +110,6 @@ def declare(settings: Settings, *, apply_policy: bool = True) -> list[str]:
 
         vhost = unquote(urlparse(settings.amqp_uri).path.lstrip("/")) or "/"
         RabbitAdmin(settings.rabbit_management_url).set_policy(
-            vhost, CONSUMER_POLICY, r"^evt-", policy_definition(settings), priority=0
+            vhost, CONSUMER_POLICY, r"^(evt-|agency\.)", policy_definition(settings), priority=0
         )
     return declared

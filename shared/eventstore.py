@@ -76,8 +76,9 @@ def eventstore_env(settings: Settings, *, create_table: bool = False) -> dict[st
         "POSTGRES_PASSWORD": pg.password,
         "POSTGRES_SCHEMA": EVENTSTORE_SCHEMA,
         "POSTGRES_CONNECT_TIMEOUT": str(settings.pg_connect_timeout),
-        "POSTGRES_POOL_SIZE": str(settings.pg_pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(settings.pg_pool_size * 2),
+        # A small floor, growing on demand: many processes share one server's connections.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(max(settings.pg_pool_size * 2 - 1, 1)),
         "POSTGRES_PRE_PING": "yes",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "yes",

@@ -272,6 +272,18 @@ def test_structurally_broken_lines_are_rejected_with_their_line_numbers(dsn, tmp
     assert last_line == 2_001 + 1  # header + 2,000 rows + the blank line
 
 
+def test_a_windows_export_with_bom_and_crlf_imports_like_any_other(dsn, tmp_path, replica):
+    path = tmp_path / "windows.csv"
+    generate(path, 500, seed=41)
+    text = path.read_text(encoding="utf-8")
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode() + b"\r\n\r\n")
+    result = import_(dsn, path)
+    assert (result.rows_read, result.rows_rejected) == (500, 0)
+    last = text.splitlines()[-1].split(",")
+    person = replica.lookup_nik(last[NIK_COL])
+    assert person is not None and person["wilayah"] == last[WIL_COL]
+
+
 def test_a_new_file_becomes_current_and_lookups_answer_from_it(dsn, files, replica):
     a = import_(dsn, files["a"])  # (a no-op if it is already current)
     a_rows = read_lines(files["a"])[1:]

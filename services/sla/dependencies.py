@@ -1,31 +1,81 @@
+"""nameko glue of the sla service: the context every worker shares, and the timer."""
+
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from nameko.timer import Timer
 
 from shared.config import Settings
 from shared.db import Database
-from shared.eventstore import ComplaintsApplication
-from shared.shell import Provided
+from shared.shell import Provided, settings_from_config, system_actor
 
+from .adapters import Board, DeadlineStore
+from .application import Sla, Watchdog
+from .domainmodel import PolicySet, escalation_levels_from_env
 from .projections import Deadlines
+
+SERVICE_NAME = "sla"
+DEFAULT_TIMER_SECONDS = 15.0
 
 
 @dataclass
 class SlaContext:
-    app: ComplaintsApplication
+    app: Sla
     db: Database
     deadlines: Deadlines
+    store: DeadlineStore
+    board: Board
+    watchdog: Watchdog
+    policies: PolicySet
 
     def close(self) -> None:
         self.app.close()
         self.db.close()
 
 
-def build(settings: Settings) -> SlaContext:
+def _env(config: Mapping[str, Any]) -> dict[str, str]:
+    """The process environment with the container's SEDULUR_* config on top (tests run
+    several containers with different settings in one process)."""
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in config.items() if k.startswith("SEDULUR_")})
+    return env
+
+
+def build(settings: Settings, env: Mapping[str, str] | None = None) -> SlaContext:
+    env = dict(os.environ) if env is None else env
+    policies = PolicySet.from_env(env)
+    levels = escalation_levels_from_env(env)
     db = Database.from_settings(settings)
-    app = ComplaintsApplication(settings)
-    return SlaContext(app, db, Deadlines(app, db))
+    app = Sla(settings, escalation_levels=levels)
+    deadlines = Deadlines(app, db, policies, levels)
+    store = DeadlineStore(db, deadlines.name)
+    watchdog = Watchdog(app, store, deadlines.catch_up, actor=system_actor(SERVICE_NAME))
+    return SlaContext(app, db, deadlines, store, Board(db), watchdog, policies)
 
 
-def SlaDependency() -> Provided:  # noqa: N802
-    return Provided(build)
+class SlaDependency(Provided):
+    def __init__(self) -> None:
+        super().__init__(build)
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.instance = build(settings_from_config(config), _env(config))
+
+
+class SlaTimer(Timer):
+    """nameko's timer, its interval read from the container config / environment
+    (SEDULUR_SLA_TIMER_SECONDS) at setup, so tests can tick fast. The deadlines it acts on
+    live in PostgreSQL: a restart loses nothing, the first tick catches up."""
+
+    def setup(self) -> None:
+        raw = _env(self.container.config).get("SEDULUR_SLA_TIMER_SECONDS")
+        if raw:
+            self.interval = float(raw)
+        super().setup()
+
+
+sla_timer = SlaTimer.decorator

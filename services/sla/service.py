@@ -1,7 +1,9 @@
-"""sla: records a due time for every open stage of every complaint."""
+"""sla: deadlines for every open stage of every complaint, a durable timer that breaches and
+escalates overdue ones, clock pause/resume, and the SLA board."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from nameko.web.handlers import http
@@ -9,16 +11,19 @@ from werkzeug.wrappers import Request, Response
 
 from shared.envelope import CloudEvent
 from shared.nameko_ext import event_handler
-from shared.shell import Observable
-from shared.web import handle_errors, json_response
+from shared.shell import Observable, request_actor
+from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
-from .dependencies import SlaDependency
+from .dependencies import DEFAULT_TIMER_SECONDS, SlaDependency, sla_timer
+from .metrics import AT_RISK, BREACHED, FLAGGED_AT_RISK, OPEN, TIMER_ACTIONS
+from .schemas import BoardQuery, PauseIn
 
 
 class SlaService(Observable):
     name = "sla"
     ctx = SlaDependency()
 
+    # -- the projection: every event that starts, stops, moves or flags a clock ----------
     def _track(self, message: dict[str, Any]) -> None:
         self.ctx.deadlines.catch_up(CloudEvent.parse(message).complaint_id)
 
@@ -38,26 +43,96 @@ class SlaService(Observable):
     def on_referred(self, message: dict[str, Any]) -> None:
         self._track(message)
 
+    @event_handler("routing", "ReferralAccepted")
+    def on_referral_accepted(self, message: dict[str, Any]) -> None:
+        self._track(message)
+
+    @event_handler("routing", "ReferralReturned")
+    def on_referral_returned(self, message: dict[str, Any]) -> None:
+        self._track(message)
+
     @event_handler("routing", "Resolved")
     def on_resolved(self, message: dict[str, Any]) -> None:
         self._track(message)
 
+    @event_handler("sla", "SlaBreached")
+    def on_sla_breached(self, message: dict[str, Any]) -> None:
+        self._track(message)
+
+    @event_handler("sla", "Escalated")
+    def on_escalated(self, message: dict[str, Any]) -> None:
+        self._track(message)
+
+    @event_handler("sla", "ClockPaused")
+    def on_clock_paused(self, message: dict[str, Any]) -> None:
+        self._track(message)
+
+    @event_handler("sla", "ClockResumed")
+    def on_clock_resumed(self, message: dict[str, Any]) -> None:
+        self._track(message)
+
+    # -- the durable timer ----------------------------------------------------------------
+    @sla_timer(interval=DEFAULT_TIMER_SECONDS)
+    def check_deadlines(self) -> None:
+        report = self.ctx.watchdog.tick()
+        for stage in report.at_risk:
+            FLAGGED_AT_RISK.labels(stage).inc()
+        for _cid, stage, _step, outcome in report:
+            TIMER_ACTIONS.labels(stage, outcome).inc()
+        for row in self.ctx.store.gauges(datetime.now(UTC)):
+            OPEN.labels(row["stage"]).set(row["open"])
+            AT_RISK.labels(row["stage"]).set(row["at_risk"])
+            BREACHED.labels(row["stage"]).set(row["breached"])
+
+    # -- pause / resume ("tunda") ---------------------------------------------------------
+    @http("POST", "/complaints/<uuid:complaint_id>/pause")
+    @handle_errors
+    def pause(self, request: Request, complaint_id: Any) -> Response:
+        body = parse_model(PauseIn, read_json(request))
+        version = self.ctx.app.pause(complaint_id, reason=body.reason,
+                                     actor=request_actor(request),
+                                     correlation_id=correlation_id(request))
+        return json_response({"complaint_id": str(complaint_id), "paused": True,
+                              "version": version})
+
+    @http("POST", "/complaints/<uuid:complaint_id>/resume")
+    @handle_errors
+    def resume(self, request: Request, complaint_id: Any) -> Response:
+        version = self.ctx.app.resume(complaint_id, actor=request_actor(request),
+                                      correlation_id=correlation_id(request))
+        return json_response({"complaint_id": str(complaint_id), "paused": False,
+                              "version": version})
+
+    # -- reads -------------------------------------------------------------------------------
     @http("GET", "/complaints/<uuid:complaint_id>/deadlines")
     @handle_errors
     def complaint_deadlines(self, request: Request, complaint_id: Any) -> Response:
-        rows = self.ctx.db.fetchall(
-            "SELECT * FROM sla.deadlines WHERE complaint_id = %s ORDER BY started_at",
-            (complaint_id,),
-        )
-        return json_response({"complaint_id": str(complaint_id), "deadlines": rows})
+        return json_response({"complaint_id": str(complaint_id),
+                              "deadlines": self.ctx.store.for_complaint(complaint_id)})
 
     @http("GET", "/deadlines/open")
     @handle_errors
     def open_deadlines(self, request: Request) -> Response:
-        rows = self.ctx.db.fetchall(
-            "SELECT * FROM sla.deadlines WHERE closed_at IS NULL ORDER BY due_at LIMIT 500"
-        )
-        return json_response({"deadlines": rows})
+        return json_response({"deadlines": self.ctx.store.open_deadlines()})
+
+    @http("GET", "/board")
+    @handle_errors
+    def board(self, request: Request) -> Response:
+        query = parse_model(BoardQuery, dict(request.args))
+        now = datetime.now(UTC)
+        since, until = query.window(now)
+        return json_response({"by": query.by, "since": since, "until": until, "now": now,
+                              "rows": self.ctx.board.summary(query.by, now, since, until)})
+
+    @http("GET", "/board/compliance")
+    @handle_errors
+    def board_compliance(self, request: Request) -> Response:
+        query = parse_model(BoardQuery, dict(request.args))
+        since, until = query.window(datetime.now(UTC))
+        return json_response({"by": query.by, "period": query.period, "tz": query.tz,
+                              "since": since, "until": until,
+                              "rows": self.ctx.board.compliance(query.by, query.period,
+                                                                query.tz, since, until)})
 
 
 SERVICE = SlaService

@@ -72,9 +72,13 @@ def test_complaint_in_dtks_is_verified_referred_and_resolved(stack, dtks_people,
         with connect(settings.pg_dsn) as conn:
             rows = conn.execute("SELECT stage, closed_at FROM sla.deadlines"
                                 " WHERE complaint_id = %s", (cid,)).fetchall()
-        return len(rows) == 3 and all(closed for _, closed in rows) and rows
+        # default-24h: verification, referral, acceptance and the overall clock; the
+        # resolution closes every clock still running
+        return (sorted(stage for stage, _ in rows) == ["acceptance", "overall", "referral",
+                                                       "verification"]
+                and all(closed for _, closed in rows) and rows)
 
-    wait_until(deadlines_closed, timeout=30, message="all three SLA stages recorded and closed")
+    wait_until(deadlines_closed, timeout=30, message="all four SLA clocks recorded and closed")
 
 
 def test_complaint_not_in_dtks_is_rejected_with_a_reason(stack, dtks_people, event_app):

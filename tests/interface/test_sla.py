@@ -1,0 +1,427 @@
+"""The sla service against the real event store and broker: deadlines from events by policy,
+the durable timer (restart, two instances), pause/resume over HTTP, the board.
+
+Policies here run in seconds (SEDULUR_SLA_POLICY_FILE with fractional hours) so real clocks
+breach within a test; waits poll until a condition, never sleep a fixed time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from services.sla.application import Sla
+from services.sla.dependencies import build
+from services.sla.domainmodel import PolicySet, policy_version
+from services.sla.policies import load_policy
+from services.sla.projections import Deadlines
+from services.sla.service import SlaService
+from shared.complaints.domainmodel import Complaint
+from shared.db import Database
+from tests.helpers import OPERATOR, relay_running, running_service, wait_until
+
+ACTOR = {"user_id": "op-test", "role": "operator", "desk": "332501"}
+
+
+def seconds_policy(tmp_path: Path, *, verification: float, overall: float = 3600,
+                   name: str = "test-seconds") -> Path:
+    """A policy whose clocks run for the given seconds (as fractional clock hours)."""
+    path = tmp_path / f"{name}-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(
+        f"name: {name}\n"
+        "rules:\n"
+        "  - stage: verification\n"
+        "    starts_on: registered\n"
+        "    stops_on: [verified, rejected]\n"
+        f"    duration: {verification / 3600!r}\n"
+        "    unit: hours\n"
+        "  - stage: overall\n"
+        "    starts_on: registered\n"
+        "    stops_on: [resolved, rejected]\n"
+        f"    duration: {overall / 3600!r}\n"
+        "    unit: hours\n"
+    )
+    return path
+
+
+def register(app: Any, **overrides: Any) -> uuid.UUID:
+    cid = uuid.uuid4()
+    fields: dict[str, Any] = {
+        "registration_number": f"3325-TEST-{cid.hex[:8]}",
+        "kabupaten": "3325",
+        "desk": "332501",
+        "channel": "desk",
+        "category": "kis",
+        "description": "Kartu KIS tidak aktif",
+        "citizen": {"nik": "3325014507900001", "name": "Siti"},
+        "wilayah": "3325012001",
+        "priority": "normal",
+        "confidential": False,
+        "actor": ACTOR,
+        "correlation_id": "test",
+    }
+    fields.update(overrides)
+    app.save(Complaint.register(complaint_id=cid, **fields))
+    return cid
+
+
+def act(app: Any, cid: uuid.UUID, command: str, **kwargs: Any) -> None:
+    complaint = app.get_complaint(cid)
+    getattr(complaint, command)(actor=ACTOR, correlation_id="test", **kwargs)
+    app.save(complaint)
+
+
+def verify(app: Any, cid: uuid.UUID) -> None:
+    act(app, cid, "verify", rule="test", dtks_snapshot="s", reasons=[])
+
+
+def resolve_fully(app: Any, cid: uuid.UUID) -> None:
+    verify(app, cid)
+    act(app, cid, "refer", agency="DINKES", routing_rule="test")
+    act(app, cid, "resolve", agency="DINKES", outcome="selesai")
+
+
+def types(app: Any, cid: uuid.UUID) -> list[str]:
+    return [type(e).__name__ for e in app.stored_events(cid)]
+
+
+def sla_record(app: Any, cid: uuid.UUID) -> Counter[tuple[str, ...]]:
+    out: Counter[tuple[str, ...]] = Counter()
+    for e in app.stored_events(cid):
+        if type(e).__name__ == "SlaBreached":
+            out[("SlaBreached", e.stage)] += 1
+        elif type(e).__name__ == "Escalated":
+            out[("Escalated", e.stage, e.level)] += 1
+    return out
+
+
+def row(db: Database, cid: uuid.UUID, stage: str) -> dict[str, Any] | None:
+    return db.fetchone("SELECT * FROM sla.deadlines WHERE complaint_id = %s AND stage = %s",
+                       (cid, stage))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def db(sedulur_env):
+    database = Database.from_settings(sedulur_env)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def projection_for(event_app, db):
+    def make(policy_file: Path) -> Deadlines:
+        return Deadlines(event_app, db, PolicySet.from_env(
+            {"SEDULUR_SLA_POLICY_FILE": str(policy_file)}))
+    return make
+
+
+def sla_config(policy_file: Path, tick: float = 0.1) -> dict[str, str]:
+    return {"SEDULUR_SLA_POLICY_FILE": str(policy_file), "SEDULUR_SLA_TIMER_SECONDS": str(tick)}
+
+
+# --- deadlines from events -------------------------------------------------------------------
+
+
+def test_deadline_rows_carry_the_policy_its_version_and_rule(event_app, db, sedulur_env):
+    ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "lapor-3-5"})
+    try:
+        cid = register(event_app)
+        ctx.deadlines.catch_up(cid)
+        rows = {r["stage"]: r for r in ctx.store.for_complaint(cid)}
+    finally:
+        ctx.close()
+    assert set(rows) == {"verification", "referral", "overall"}
+    lapor = ctx.policies.default
+    for stage, r in rows.items():
+        assert r["policy"] == "lapor-3-5"
+        assert r["policy_version"] == policy_version(lapor)
+        assert r["rule"]["stage"] == stage and r["rule"]["unit"] == "working_days"
+        assert r["tz"] == "Asia/Jakarta" and r["kecamatan"] == "332501"
+        assert r["started_at"] < r["at_risk_at"] < r["due_at"]
+    # 3 working days from the registration instant (same local time, weekends skipped)
+    assert rows["verification"]["due_at"] - rows["verification"]["started_at"] >= timedelta(days=3)
+
+
+def test_policy_per_kabupaten_overrides_the_default(event_app, sedulur_env):
+    ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "default-24h",
+                              "SEDULUR_SLA_POLICY_BY_KABUPATEN": "3374=lapor-3-5"})
+    try:
+        batang, semarang = register(event_app), register(event_app, kabupaten="3374",
+                                                         desk="337401", wilayah="3374012001")
+        ctx.deadlines.catch_up(batang)
+        ctx.deadlines.catch_up(semarang)
+        policies = {r["policy"] for r in ctx.store.for_complaint(batang)}
+        assert policies == {"default-24h"}
+        assert {r["policy"] for r in ctx.store.for_complaint(semarang)} == {"lapor-3-5"}
+    finally:
+        ctx.close()
+
+
+def test_applying_the_same_events_twice_changes_nothing(event_app, db, projection_for, tmp_path):
+    deadlines = projection_for(seconds_policy(tmp_path, verification=3600))
+    cid = register(event_app)
+    verify(event_app, cid)
+    assert deadlines.catch_up(cid) == 2
+    before = db.fetchall("SELECT * FROM sla.deadlines WHERE complaint_id = %s ORDER BY stage",
+                         (cid,))
+    assert deadlines.catch_up(cid) == 0
+    assert db.fetchall("SELECT * FROM sla.deadlines WHERE complaint_id = %s ORDER BY stage",
+                       (cid,)) == before
+    assert [r["closed_at"] is not None for r in before] == [False, True]  # overall, verification
+
+
+def test_resolution_closes_every_running_clock(event_app, db, sedulur_env):
+    ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "default-24h"})
+    try:
+        cid = register(event_app)
+        resolve_fully(event_app, cid)
+        ctx.deadlines.catch_up(cid)
+        rows = ctx.store.for_complaint(cid)
+    finally:
+        ctx.close()
+    # acceptance stops on accepted/returned by the policy; the resolution still ends it
+    assert {r["stage"] for r in rows} == {"verification", "referral", "acceptance", "overall"}
+    assert all(r["closed_at"] is not None for r in rows)
+    assert {r["stage"]: r["agency"] for r in rows}["acceptance"] == "DINKES"
+
+
+# --- the durable timer -------------------------------------------------------------------------
+
+
+def test_stage_that_breaches_while_sla_is_down_is_flagged_once_after_restart(
+    topology_declared, event_app, db, projection_for, tmp_path
+):
+    policy = seconds_policy(tmp_path, verification=2)
+    cid = register(event_app)
+    with running_service(SlaService, topology_declared, **sla_config(policy)):
+        projection_for(policy).catch_up(cid)  # what the relay would have delivered
+        assert row(db, cid, "verification")["breached_at"] is None
+    due = row(db, cid, "verification")["due_at"]
+    wait_until(lambda: now() > due + timedelta(seconds=1), message="deadline passed while down")
+    assert "SlaBreached" not in types(event_app, cid)
+
+    with running_service(SlaService, topology_declared, **sla_config(policy)):
+        wait_until(lambda: sla_record(event_app, cid)[("SlaBreached", "verification")],
+                   message="breach recorded after restart")
+        # the second level fires one stage budget later (2 s): then one more complaint
+        # proves the timer kept ticking after both
+        wait_until(lambda: sla_record(event_app, cid)[("Escalated", "verification",
+                                                        "kabupaten")], message="kabupaten")
+        later = register(event_app)
+        projection_for(policy).catch_up(later)
+        wait_until(lambda: "SlaBreached" in types(event_app, later), message="later breach")
+
+    assert sla_record(event_app, cid) == {
+        ("SlaBreached", "verification"): 1,
+        ("Escalated", "verification", "dinsos_head"): 1,
+        ("Escalated", "verification", "kabupaten"): 1,
+    }
+    flagged = row(db, cid, "verification")
+    assert flagged["breached_at"] is not None and flagged["escalation_level"] == 2
+    assert flagged["closed_at"] is None
+
+
+def test_two_sla_instances_never_double_flag(topology_declared, event_app, db, projection_for,
+                                             tmp_path):
+    policy = seconds_policy(tmp_path, verification=1)
+    deadlines = projection_for(policy)
+    ids = [register(event_app) for _ in range(12)]
+    for cid in ids:
+        deadlines.catch_up(cid)
+    with ExitStack() as stack:
+        for _ in range(2):
+            stack.enter_context(running_service(SlaService, topology_declared,
+                                                **sla_config(policy, tick=0.05)))
+        wait_until(lambda: all(sla_record(event_app, c)[("Escalated", "verification",
+                                                          "kabupaten")] for c in ids),
+                   timeout=60, message="every complaint escalated to the kabupaten")
+        sentinel = register(event_app)
+        deadlines.catch_up(sentinel)
+        wait_until(lambda: "Escalated" in types(event_app, sentinel), message="later tick")
+
+    for cid in ids:
+        assert sla_record(event_app, cid) == {
+            ("SlaBreached", "verification"): 1,
+            ("Escalated", "verification", "dinsos_head"): 1,
+            ("Escalated", "verification", "kabupaten"): 1,
+        }, cid
+        assert row(db, cid, "verification")["escalation_level"] == 2
+
+
+def test_complaint_resolved_one_second_before_its_deadline_never_breaches(
+    topology_declared, event_app, db, projection_for, tmp_path
+):
+    policy = seconds_policy(tmp_path, verification=3600, overall=3)
+    deadlines = projection_for(policy)
+    on_time, late = register(event_app), register(event_app)
+    deadlines.catch_up(on_time)
+    deadlines.catch_up(late)
+    due = row(db, on_time, "overall")["due_at"]
+    with running_service(SlaService, topology_declared, **sla_config(policy, tick=0.05)):
+        wait_until(lambda: now() >= due - timedelta(seconds=1), interval=0.01,
+                   message="one second before the deadline")
+        resolve_fully(event_app, on_time)  # no relay: the projection has not seen it
+        wait_until(lambda: "SlaBreached" in types(event_app, late),
+                   message="the unresolved twin breaches (the timer ran past the deadline)")
+    resolved_at = event_app.stored_events(on_time)[-1].timestamp
+    assert resolved_at < due
+    assert "SlaBreached" not in types(event_app, on_time)
+    deadlines.catch_up(on_time)
+    closed = row(db, on_time, "overall")
+    assert closed["closed_at"] == resolved_at and closed["breached_at"] is None
+
+
+# --- pause / resume over HTTP ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sla_url(topology_declared, tmp_path_factory):
+    policy = seconds_policy(tmp_path_factory.mktemp("sla"), verification=3600, overall=7200)
+    with running_service(SlaService, topology_declared, **sla_config(policy, tick=0.2)) as url:
+        yield url
+
+
+def test_pause_and_resume_move_the_deadline_by_the_paused_time(sla_url, topology_declared,
+                                                               event_app, db):
+    cid = register(event_app)
+    with relay_running(topology_declared):
+        wait_until(lambda: row(db, cid, "verification"), message="deadline recorded")
+        before = row(db, cid, "verification")
+        resp = requests.post(f"{sla_url}/complaints/{cid}/pause",
+                             json={"reason": "menunggu fotokopi KK"}, headers=OPERATOR,
+                             timeout=10)
+        assert resp.status_code == 200, resp.text
+        wait_until(lambda: row(db, cid, "verification")["paused_at"], message="paused")
+        resp = requests.post(f"{sla_url}/complaints/{cid}/resume", json={}, headers=OPERATOR,
+                             timeout=10)
+        assert resp.status_code == 200, resp.text
+        wait_until(lambda: row(db, cid, "verification")["paused_at"] is None
+                   and row(db, cid, "verification")["paused_seconds"] > 0, message="resumed")
+    paused, resumed = [e for e in event_app.stored_events(cid)
+                       if type(e).__name__ in ("ClockPaused", "ClockResumed")]
+    after = row(db, cid, "verification")
+    assert after["due_at"] - before["due_at"] == resumed.timestamp - paused.timestamp
+    assert after["at_risk_at"] - before["at_risk_at"] == resumed.timestamp - paused.timestamp
+    assert paused.reason == "menunggu fotokopi KK" and paused.actor["user_id"] == "op-test"
+    resp = requests.get(f"{sla_url}/complaints/{cid}/deadlines", timeout=10)
+    assert {d["stage"] for d in resp.json()["deadlines"]} == {"verification", "overall"}
+
+
+def test_pausing_twice_is_a_409_and_appends_nothing(sla_url, event_app):
+    cid = register(event_app)
+    first = requests.post(f"{sla_url}/complaints/{cid}/pause", json={"reason": "tunda KK"},
+                          headers=OPERATOR, timeout=10)
+    assert first.status_code == 200
+    second = requests.post(f"{sla_url}/complaints/{cid}/pause", json={"reason": "tunda KK"},
+                           headers=OPERATOR, timeout=10)
+    assert second.status_code == 409 and second.json()["error"]["code"] == "wrong_stage"
+    assert types(event_app, cid) == ["Registered", "ClockPaused"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status", "code"),
+    [
+        ("pause", {}, OPERATOR, 400, "missing_field"),
+        ("pause", {"reason": "tunda"}, {}, 401, "unauthenticated"),
+        ("resume", {}, OPERATOR, 409, "wrong_stage"),
+    ],
+    ids=["no-reason", "no-actor", "resume-unpaused"],
+)
+def test_bad_pause_requests_are_named_errors(sla_url, event_app, path, body, headers, status,
+                                             code):
+    cid = register(event_app)
+    resp = requests.post(f"{sla_url}/complaints/{cid}/{path}", json=body, headers=headers,
+                         timeout=10)
+    assert resp.status_code == status and resp.json()["error"]["code"] == code
+    assert types(event_app, cid) == ["Registered"]
+
+
+def test_pausing_an_unknown_complaint_is_a_404(sla_url):
+    resp = requests.post(f"{sla_url}/complaints/{uuid.uuid4()}/pause",
+                         json={"reason": "tunda KK"}, headers=OPERATOR, timeout=10)
+    assert resp.status_code == 404
+
+
+# --- the board ---------------------------------------------------------------------------------
+
+
+def test_board_counts_open_overdue_and_compliance_by_stage(sla_url, event_app, db, tmp_path,
+                                                           projection_for):
+    deadlines = projection_for(seconds_policy(tmp_path, verification=3600, overall=7200))
+    in_time = register(event_app, kabupaten="9101", desk="910101", wilayah="9101012001")
+    verify(event_app, in_time)
+    waiting = register(event_app, kabupaten="9101", desk="910102", wilayah="9101022001")
+    for cid in (in_time, waiting):
+        deadlines.catch_up(cid)
+    resp = requests.get(f"{sla_url}/board", params={"by": "kecamatan"}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    rows = {r["key"]: r for r in resp.json()["rows"]}
+    assert rows["910101"]["closed"] == 1 and rows["910101"]["compliance_pct"] == 100.0
+    assert rows["910101"]["open"] == 1  # its overall clock
+    assert rows["910102"]["open"] == 2 and rows["910102"]["overdue"] == 0
+    assert row(db, in_time, "verification")["tz"] == "Asia/Jayapura"
+
+    resp = requests.get(f"{sla_url}/board/compliance",
+                        params={"by": "stage", "period": "day", "tz": "Asia/Jayapura"},
+                        timeout=10)
+    assert resp.status_code == 200
+    assert any(r["key"] == "verification" and r["closed_in_time"] >= 1
+               for r in resp.json()["rows"])
+
+
+def test_board_refuses_an_unknown_dimension(sla_url):
+    resp = requests.get(f"{sla_url}/board", params={"by": "desa"}, timeout=10)
+    assert resp.status_code == 400 and resp.json()["error"]["field"] == "by"
+
+
+def test_metrics_expose_sla_gauges_and_time_to_resolve(sla_url):
+    text = requests.get(f"{sla_url}/metrics", timeout=10).text
+    assert "sedulur_sla_open_clocks" in text
+    assert "sedulur_sla_time_to_resolve_seconds_bucket" in text
+
+
+# --- rebuild == live ---------------------------------------------------------------------------
+
+
+def test_rebuilding_the_deadlines_gives_the_rows_the_live_projection_wrote(
+    event_app, db, projection_for, tmp_path
+):
+    deadlines = projection_for(seconds_policy(tmp_path, verification=3600, overall=7200))
+    a, b = register(event_app), register(event_app)
+    resolve_fully(event_app, a)
+    sla = Sla(event_app.settings)
+    try:
+        sla.pause(b, reason="tunda KK", actor=ACTOR, correlation_id="t")
+        sla.resume(b, actor=ACTOR, correlation_id="t")
+    finally:
+        sla.close()
+    columns = ("complaint_id, stage, policy, policy_version, rule, started_at, due_at,"
+               " at_risk_at, closed_at, paused_at, paused_seconds, kecamatan, agency")
+
+    def mine() -> list[dict[str, Any]]:
+        return db.fetchall(f"SELECT {columns} FROM sla.deadlines WHERE complaint_id = ANY(%s)"
+                           " ORDER BY 1, 2", ([a, b],))
+
+    for cid in (a, b):
+        deadlines.catch_up(cid)
+    live = mine()
+    assert len(live) == 4 and live[0]["policy"] == "test-seconds"
+    deadlines.rebuild()
+    assert mine() == live
+
+
+def test_policy_file_override_is_what_the_service_loads(tmp_path):
+    path = seconds_policy(tmp_path, verification=5)
+    policies = PolicySet.from_env({"SEDULUR_SLA_POLICY_FILE": str(path)})
+    assert policies.default == load_policy(path)

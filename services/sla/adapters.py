@@ -83,12 +83,17 @@ class DeadlineStore:
 
     def flag_at_risk(self, now: datetime) -> list[str]:
         """Flag running clocks past their at-risk instant; returns the stages newly flagged
-        (an UPDATE: a second instance re-checks the condition and flags nothing twice)."""
+        (a second instance re-checks the condition under the row lock: nothing twice)."""
         with self.db.transaction() as cur:
+            # SKIP LOCKED: rows another instance or a projection transaction holds are left
+            # for the next tick instead of waited on (no lock-order deadlocks).
             cur.execute(
-                "UPDATE sla.deadlines SET at_risk_flagged_at = %(now)s"
-                " WHERE closed_at IS NULL AND paused_at IS NULL AND at_risk_flagged_at IS NULL"
-                " AND at_risk_at <= %(now)s RETURNING stage",
+                "WITH risky AS (SELECT complaint_id, stage FROM sla.deadlines"
+                "  WHERE closed_at IS NULL AND paused_at IS NULL AND at_risk_flagged_at IS NULL"
+                "  AND at_risk_at <= %(now)s FOR UPDATE SKIP LOCKED)"
+                " UPDATE sla.deadlines d SET at_risk_flagged_at = %(now)s FROM risky"
+                " WHERE d.complaint_id = risky.complaint_id AND d.stage = risky.stage"
+                " RETURNING d.stage",
                 {"now": now},
             )
             return [r["stage"] for r in cur.fetchall()]

@@ -6,6 +6,7 @@ object given to the Watchdog (services/sla/adapters.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -14,15 +15,18 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from shared.config import Settings
-from shared.errors import ConcurrencyConflict
+from shared.errors import ConcurrencyConflict, SedulurError
 from shared.eventstore import ComplaintsApplication
 
 from .domainmodel import DEFAULT_ESCALATION_LEVELS
+
+log = logging.getLogger("sedulur.sla")
 
 APPENDED = "appended"  # SlaBreached and/or Escalated recorded now
 ALREADY = "already"  # the record already had them: only the row's flag was missing
 STALE = "stale"  # the complaint moved on since the projection looked; next tick decides
 CONFLICT = "conflict"  # someone appended at the same moment; next tick decides
+FAILED = "failed"  # a named error (logged); the row stays unmarked and is retried
 CLOSED = "closed"  # the complaint is closed: nothing to breach
 PAUSED = "paused"  # the clock is paused: nothing is due
 
@@ -161,3 +165,8 @@ class Watchdog:
                 correlation_id=f"sla:{row.complaint_id}:{row.stage}:{row.step}")
         except ConcurrencyConflict:
             return CONFLICT
+        except SedulurError as exc:
+            # one bad row must not stop the timer for every other complaint
+            log.error("sla.step_failed complaint_id=%s stage=%s step=%s error=%r",
+                      row.complaint_id, row.stage, row.step, exc)
+            return FAILED

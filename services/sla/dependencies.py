@@ -15,7 +15,7 @@ from shared.shell import Provided, settings_from_config, system_actor
 
 from .adapters import Board, DeadlineStore
 from .application import Sla, Watchdog
-from .domainmodel import PolicySet, escalation_levels_from_env
+from .domainmodel import PolicySet, RegionalCalendars, escalation_levels_from_env
 from .projections import Deadlines
 
 SERVICE_NAME = "sla"
@@ -51,7 +51,7 @@ def build(settings: Settings, env: Mapping[str, str] | None = None) -> SlaContex
     levels = escalation_levels_from_env(env)
     db = Database.from_settings(settings)
     app = Sla(settings, escalation_levels=levels)
-    deadlines = Deadlines(app, db, policies, levels)
+    deadlines = Deadlines(app, db, policies, levels, RegionalCalendars.from_env(env))
     store = DeadlineStore(db, deadlines.name)
     watchdog = Watchdog(app, store, deadlines.catch_up, actor=system_actor(SERVICE_NAME))
     return SlaContext(app, db, deadlines, store, Board(db), watchdog, policies)

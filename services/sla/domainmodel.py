@@ -20,16 +20,20 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from services.sla.calendar import (
+    DATA_DIR,
     WorkingCalendar,
     at_risk_at,
     due_at,
     extend_for_pause,
+    for_region,
     national_calendar,
     zone,
     zone_for_wilayah,
@@ -142,6 +146,70 @@ def escalation_levels_from_env(env: Mapping[str, str] | None = None) -> tuple[st
     return levels
 
 
+LOCAL_HOLIDAYS_FILE = DATA_DIR / "local_holidays.yaml"
+NATIONAL = "national"
+
+
+@dataclass(frozen=True)
+class RegionalCalendars:
+    """The national calendar plus each kabupaten's own holidays (libur daerah), from a YAML
+    file mapping a 4-digit kabupaten code to a list of ``{date, name}``."""
+
+    additions: Mapping[str, tuple[tuple[date, str], ...]] = dataclasses.field(
+        default_factory=dict)
+
+    def for_kabupaten(self, kabupaten: str | None) -> tuple[WorkingCalendar, str]:
+        """(calendar, version): ``national`` or ``<kab>:<hash of its local holidays>``."""
+        key = (kabupaten or "").replace(".", "")
+        local = self.additions.get(key)
+        if not local:
+            return national_calendar(), NATIONAL
+        return _regional(key, local), f"{key}:" + hashlib.sha256(
+            repr(sorted(local)).encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RegionalCalendars:
+        env = os.environ if env is None else env
+        return _load_local_holidays(env.get("SEDULUR_SLA_LOCAL_HOLIDAYS_FILE")
+                                    or str(LOCAL_HOLIDAYS_FILE))
+
+
+@cache
+def _regional(kabupaten: str, local: tuple[tuple[date, str], ...]) -> WorkingCalendar:
+    return for_region(kabupaten, local)
+
+
+@cache
+def _load_local_holidays(path: str) -> RegionalCalendars:
+    source = Path(path)
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"local holidays {path}: {exc}",
+                                 field="SEDULUR_SLA_LOCAL_HOLIDAYS_FILE") from exc
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"local holidays {path}: expected kabupaten -> list",
+                                 field="SEDULUR_SLA_LOCAL_HOLIDAYS_FILE")
+    additions: dict[str, tuple[tuple[date, str], ...]] = {}
+    for kab, entries in data.items():
+        key = str(kab).replace(".", "")
+        where = f"{source.name}: {kab}"
+        if not isinstance(entries, list):
+            raise ConfigurationError(f"{where} must be a list of {{date, name}}", field=str(kab))
+        days: list[tuple[date, str]] = []
+        for i, entry in enumerate(entries):
+            day = entry.get("date") if isinstance(entry, Mapping) else None
+            name = entry.get("name") if isinstance(entry, Mapping) else None
+            if isinstance(day, datetime) or not isinstance(day, date) or not isinstance(
+                    name, str) or not name.strip():
+                raise ConfigurationError(f"{where}[{i}] needs date: YYYY-MM-DD and a name",
+                                         field=f"{kab}[{i}]")
+            days.append((day, name.strip()))
+        _regional(key, tuple(sorted(days)))  # validates the kabupaten code now, not later
+        additions[key] = tuple(sorted(days))
+    return RegionalCalendars(additions)
+
+
 def zone_name_for(kabupaten: str, wilayah: str | None) -> str:
     """The complaint's clock zone: by its wilayah (the citizen's desa), else its kabupaten;
     WIB when neither is a known code (a clock must still run)."""
@@ -176,6 +244,7 @@ class Clock:
 
 def start_clock(rule: SlaRule, started: datetime, tz: str,
                 calendar: WorkingCalendar | None = None) -> Clock:
+    """The clock of ``rule`` started at ``started`` (an event's timestamp)."""
     cal = calendar or national_calendar()
     due = due_at(started, rule, cal, tz)
     return Clock(rule.stage, rule, started, due, at_risk_at(started, due, rule.at_risk_ratio))

@@ -21,6 +21,7 @@ from .domainmodel import (
     LIFECYCLE_WORDS,
     TERMINAL_WORDS,
     PolicySet,
+    RegionalCalendars,
     kecamatan_of,
     moved_by_pause,
     policy_version,
@@ -34,7 +35,7 @@ from .policies import SlaPolicy
 
 _OPEN_COLUMNS = (
     "complaint_id, stage, policy, policy_version, rule, tz, started_at, due_at, at_risk_at,"
-    " paused_at, kabupaten, kecamatan, agency, category, priority"
+    " paused_at, kabupaten, kecamatan, agency, category, priority, calendar"
 )
 
 
@@ -44,9 +45,11 @@ class Deadlines(StreamProjection):
     tables = ("sla.deadlines", "sla.complaint_clocks")
 
     def __init__(self, app: Any, db: Any, policies: PolicySet | None = None,
-                 escalation_levels: tuple[str, ...] = DEFAULT_ESCALATION_LEVELS) -> None:
+                 escalation_levels: tuple[str, ...] = DEFAULT_ESCALATION_LEVELS,
+                 calendars: RegionalCalendars | None = None) -> None:
         super().__init__(app, db)
         self.policies = policies or PolicySet.from_env()
+        self.calendars = calendars or RegionalCalendars.from_env()
         self.escalation_levels = escalation_levels
         self._live = threading.local()  # green-thread local under eventlet
 
@@ -126,7 +129,7 @@ class Deadlines(StreamProjection):
         cur.execute("UPDATE sla.complaint_clocks SET paused_at = NULL WHERE complaint_id = %s",
                     (e.originator_id,))
         cur.execute(
-            "SELECT stage, rule, tz, started_at, due_at, at_risk_at, paused_at"
+            "SELECT stage, rule, tz, kabupaten, started_at, due_at, at_risk_at, paused_at"
             " FROM sla.deadlines WHERE complaint_id = %s AND closed_at IS NULL"
             " AND paused_at IS NOT NULL AND rule IS NOT NULL ORDER BY stage",
             (e.originator_id,),
@@ -134,7 +137,8 @@ class Deadlines(StreamProjection):
         for row in cur.fetchall():
             due, risk = moved_by_pause(row["due_at"], row["at_risk_at"], row["started_at"],
                                        row["paused_at"], e.timestamp,
-                                       rule_from_dict(row["rule"]), row["tz"])
+                                       rule_from_dict(row["rule"]), row["tz"],
+                                       self.calendars.for_kabupaten(row["kabupaten"])[0])
             paused = max(0.0, (e.timestamp - max(row["paused_at"], row["started_at"]))
                          .total_seconds())
             cur.execute(
@@ -183,23 +187,25 @@ class Deadlines(StreamProjection):
 
     def _open(self, cur: Any, e: Any, facts: dict[str, Any], policy: SlaPolicy,
               rule: Any) -> None:
-        clock = start_clock(rule, e.timestamp, facts["tz"])
+        calendar, calendar_version = self.calendars.for_kabupaten(facts["kabupaten"])
+        clock = start_clock(rule, e.timestamp, facts["tz"], calendar)
         agency = facts["agency"] if rule.starts_on in ("referred", "accepted") else None
         # A running clock keeps running (a second agency referred); a closed one restarts
         # (a referral returned and routed again).
         cur.execute(
             f"INSERT INTO sla.deadlines ({_OPEN_COLUMNS})"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
             " ON CONFLICT (complaint_id, stage) DO UPDATE SET"
             " policy = EXCLUDED.policy, policy_version = EXCLUDED.policy_version,"
             " rule = EXCLUDED.rule, tz = EXCLUDED.tz, started_at = EXCLUDED.started_at,"
             " due_at = EXCLUDED.due_at, at_risk_at = EXCLUDED.at_risk_at,"
             " paused_at = EXCLUDED.paused_at, agency = EXCLUDED.agency, closed_at = NULL,"
+            " calendar = EXCLUDED.calendar,"
             " paused_seconds = 0, breached_at = NULL, escalation_level = 0,"
             " at_risk_flagged_at = NULL"
             " WHERE sla.deadlines.closed_at IS NOT NULL",
             (e.originator_id, rule.stage, policy.name, policy_version(policy),
              Jsonb(rule_as_dict(rule)), facts["tz"], clock.started_at, clock.due_at,
              clock.at_risk_at, facts["paused_at"], facts["kabupaten"], facts["kecamatan"],
-             agency, facts["category"], facts["priority"]),
+             agency, facts["category"], facts["priority"], calendar_version),
         )

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -153,6 +154,34 @@ def test_deadline_rows_carry_the_policy_its_version_and_rule(event_app, db, sedu
     assert rows["verification"]["due_at"] - rows["verification"]["started_at"] >= timedelta(days=3)
 
 
+def test_local_holiday_of_the_kabupaten_moves_its_working_day_deadline(event_app, sedulur_env,
+                                                                       tmp_path):
+    from services.sla.calendar import for_region, national_calendar
+    from services.sla.domainmodel import start_clock
+
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    holiday = national_calendar().next_working_day(today)
+    local = tmp_path / "local.yaml"
+    local.write_text(f'"3325":\n  - date: {holiday.isoformat()}\n    name: Hari Jadi Batang\n')
+    ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "lapor-3-5",
+                              "SEDULUR_SLA_LOCAL_HOLIDAYS_FILE": str(local)})
+    try:
+        batang = register(event_app)
+        semarang = register(event_app, kabupaten="3374", desk="337401", wilayah="3374012001")
+        for cid in (batang, semarang):
+            ctx.deadlines.catch_up(cid)
+        b = {r["stage"]: r for r in ctx.store.for_complaint(batang)}["verification"]
+        s = {r["stage"]: r for r in ctx.store.for_complaint(semarang)}["verification"]
+    finally:
+        ctx.close()
+    rule = ctx.policies.default.rule_for("verification")
+    assert b["calendar"].startswith("3325:") and s["calendar"] == "national"
+    assert b["due_at"] == start_clock(rule, b["started_at"], "Asia/Jakarta",
+                                      for_region("3325", [(holiday, "x")])).due_at
+    assert s["due_at"] == start_clock(rule, s["started_at"], "Asia/Jakarta").due_at
+    assert b["due_at"] - b["started_at"] > s["due_at"] - s["started_at"]
+
+
 def test_policy_per_kabupaten_overrides_the_default(event_app, sedulur_env):
     ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "default-24h",
                               "SEDULUR_SLA_POLICY_BY_KABUPATEN": "3374=lapor-3-5"})
@@ -229,7 +258,7 @@ def test_stage_that_breaches_while_sla_is_down_is_flagged_once_after_restart(
     }
     flagged = row(db, cid, "verification")
     assert flagged["breached_at"] is not None and flagged["escalation_level"] == 2
-    assert flagged["closed_at"] is None
+    assert flagged["closed_at"] is None and flagged["at_risk_flagged_at"] is not None
 
 
 def test_two_sla_instances_never_double_flag(topology_declared, event_app, db, projection_for,
@@ -398,25 +427,32 @@ def test_rebuilding_the_deadlines_gives_the_rows_the_live_projection_wrote(
     event_app, db, projection_for, tmp_path
 ):
     deadlines = projection_for(seconds_policy(tmp_path, verification=3600, overall=7200))
-    a, b = register(event_app), register(event_app)
+    a, b, c = register(event_app), register(event_app), register(event_app)
     resolve_fully(event_app, a)
     sla = Sla(event_app.settings)
     try:
         sla.pause(b, reason="tunda KK", actor=ACTOR, correlation_id="t")
         sla.resume(b, actor=ACTOR, correlation_id="t")
+        assert sla.breach(c, stage="verification", step=0, policy="test-seconds", due_at=now(),
+                          expected_version=1, actor=ACTOR, correlation_id="t") == "appended"
     finally:
         sla.close()
-    columns = ("complaint_id, stage, policy, policy_version, rule, started_at, due_at,"
-               " at_risk_at, closed_at, paused_at, paused_seconds, kecamatan, agency")
+    columns = ("complaint_id, stage, policy, policy_version, rule, calendar, started_at,"
+               " due_at, at_risk_at, closed_at, paused_at, paused_seconds, breached_at,"
+               " escalation_level, kecamatan, agency")
 
     def mine() -> list[dict[str, Any]]:
         return db.fetchall(f"SELECT {columns} FROM sla.deadlines WHERE complaint_id = ANY(%s)"
-                           " ORDER BY 1, 2", ([a, b],))
+                           " ORDER BY 1, 2", ([a, b, c],))
 
-    for cid in (a, b):
+    for cid in (a, b, c):
         deadlines.catch_up(cid)
     live = mine()
-    assert len(live) == 4 and live[0]["policy"] == "test-seconds"
+    assert len(live) == 6 and {r["policy"] for r in live} == {"test-seconds"}
+    assert row(db, b, "verification")["paused_seconds"] > 0
+    breached = row(db, c, "verification")
+    assert breached["breached_at"] == event_app.stored_events(c)[-2].timestamp  # SlaBreached
+    assert breached["escalation_level"] == 1  # step 0: SlaBreached + Escalated(dinsos_head)
     deadlines.rebuild()
     assert mine() == live
 
@@ -425,3 +461,17 @@ def test_policy_file_override_is_what_the_service_loads(tmp_path):
     path = seconds_policy(tmp_path, verification=5)
     policies = PolicySet.from_env({"SEDULUR_SLA_POLICY_FILE": str(path)})
     assert policies.default == load_policy(path)
+
+
+def test_cli_tick_and_board_run_against_the_database(sedulur_env):
+    from typer.testing import CliRunner
+
+    from services.sla.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["tick"])
+    assert result.exit_code == 0, result.output
+    assert "at risk flagged:" in result.output
+    result = runner.invoke(app, ["board", "--by", "kecamatan"])
+    assert result.exit_code == 0, result.output
+    assert isinstance(__import__("json").loads(result.output), list)

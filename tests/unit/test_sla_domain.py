@@ -118,3 +118,35 @@ def test_escalation_steps_fire_one_stage_budget_apart():
     due = started + timedelta(hours=24)
     assert [escalation_due(due, started, k) for k in range(3)] == [
         due, due + timedelta(hours=24), due + timedelta(hours=48)]
+
+
+def test_local_holidays_apply_to_their_kabupaten_only(tmp_path):
+    from datetime import date
+
+    from services.sla.domainmodel import RegionalCalendars
+
+    path = tmp_path / "local.yaml"
+    path.write_text('"33.25":\n  - {date: 2026-04-08, name: Hari Jadi Batang}\n')
+    calendars = RegionalCalendars.from_env({"SEDULUR_SLA_LOCAL_HOLIDAYS_FILE": str(path)})
+    batang, version = calendars.for_kabupaten("3325")
+    assert not batang.is_working_day(date(2026, 4, 8)) and version.startswith("3325:")
+    national, version = calendars.for_kabupaten("3374")
+    assert national.is_working_day(date(2026, 4, 8)) and version == "national"
+
+
+@pytest.mark.parametrize("text", ['"3325": [{date: 2026-04-08}]', '"3325": 5',
+                                  '"99": [{date: 2026-04-08, name: x}]', "[1, 2]"])
+def test_malformed_local_holiday_file_is_a_configuration_error(tmp_path, text):
+    from services.sla.domainmodel import RegionalCalendars
+    from shared.errors import InvalidInput
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises((ConfigurationError, InvalidInput)):
+        RegionalCalendars.from_env({"SEDULUR_SLA_LOCAL_HOLIDAYS_FILE": str(path)})
+
+
+def test_shipped_local_holiday_file_loads():
+    from services.sla.domainmodel import RegionalCalendars
+
+    assert RegionalCalendars.from_env({}).for_kabupaten("3325")[1] == "national"

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from shared.config import Settings
-from shared.errors import ConcurrencyConflict, SedulurError
+from shared.errors import ConcurrencyConflict
 from shared.eventstore import ComplaintsApplication
 
 from .domainmodel import DEFAULT_ESCALATION_LEVELS
@@ -26,7 +26,7 @@ APPENDED = "appended"  # SlaBreached and/or Escalated recorded now
 ALREADY = "already"  # the record already had them: only the row's flag was missing
 STALE = "stale"  # the complaint moved on since the projection looked; next tick decides
 CONFLICT = "conflict"  # someone appended at the same moment; next tick decides
-FAILED = "failed"  # a named error (logged); the row stays unmarked and is retried
+FAILED = "failed"  # an error (logged); the row stays unmarked and is retried next tick
 CLOSED = "closed"  # the complaint is closed: nothing to breach
 PAUSED = "paused"  # the clock is paused: nothing is due
 
@@ -145,17 +145,30 @@ class Watchdog:
         report = TickReport(at_risk=self.store.flag_at_risk(now))
         caught_up: set[UUID] = set()
         for complaint_id, stage in self.store.overdue(now, self.steps, self.batch):
-            if complaint_id not in caught_up:
-                self.catch_up(complaint_id)
-                caught_up.add(complaint_id)
-            with self.store.claim(complaint_id, stage, now, self.steps) as row:
-                if row is None:
-                    continue  # closed by the catch-up, already done, or another instance has it
-                outcome = self._step(row)
-                if outcome in (APPENDED, ALREADY):
-                    row.mark(now)
-                report.outcomes.append((complaint_id, stage, row.step, outcome))
+            try:
+                done = self._one(complaint_id, stage, now, caught_up)
+            except Exception:
+                # One bad row (a stream the projection cannot apply, a lost connection while
+                # marking) must not stop the timer for every other complaint: logged,
+                # counted, retried on the next tick; the claim's transaction rolled back.
+                log.exception("sla.step_failed complaint_id=%s stage=%s", complaint_id, stage)
+                done = (-1, FAILED)
+            if done is not None:
+                report.outcomes.append((complaint_id, stage, *done))
         return report
+
+    def _one(self, complaint_id: UUID, stage: str, now: datetime,
+             caught_up: set[UUID]) -> tuple[int, str] | None:
+        if complaint_id not in caught_up:
+            self.catch_up(complaint_id)
+            caught_up.add(complaint_id)
+        with self.store.claim(complaint_id, stage, now, self.steps) as row:
+            if row is None:
+                return None  # closed by the catch-up, already done, or another instance has it
+            outcome = self._step(row)
+            if outcome in (APPENDED, ALREADY):
+                row.mark(now)
+            return row.step, outcome
 
     def _step(self, row: ClaimedRow) -> str:
         try:
@@ -165,8 +178,3 @@ class Watchdog:
                 correlation_id=f"sla:{row.complaint_id}:{row.stage}:{row.step}")
         except ConcurrencyConflict:
             return CONFLICT
-        except SedulurError as exc:
-            # one bad row must not stop the timer for every other complaint
-            log.error("sla.step_failed complaint_id=%s stage=%s step=%s error=%r",
-                      row.complaint_id, row.stage, row.step, exc)
-            return FAILED

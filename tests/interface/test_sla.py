@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from services.sla.application import Sla
+from services.sla.adapters import DeadlineStore
+from services.sla.application import Sla, Watchdog
 from services.sla.dependencies import build
 from services.sla.domainmodel import PolicySet, policy_version
 from services.sla.policies import load_policy
@@ -26,6 +27,7 @@ from services.sla.projections import Deadlines
 from services.sla.service import SlaService
 from shared.complaints.domainmodel import Complaint
 from shared.db import Database
+from shared.shell import system_actor
 from tests.helpers import OPERATOR, relay_running, running_service, wait_until
 
 ACTOR = {"user_id": "op-test", "role": "operator", "desk": "332501"}
@@ -475,3 +477,99 @@ def test_cli_tick_and_board_run_against_the_database(sedulur_env):
     result = runner.invoke(app, ["board", "--by", "kecamatan"])
     assert result.exit_code == 0, result.output
     assert isinstance(__import__("json").loads(result.output), list)
+
+
+# --- crash points of the timer (one pass at a chosen instant, no servers) ---------------------
+
+
+class OnlyThese(DeadlineStore):
+    """The real store, its scan limited to this test's complaints (the database is shared)."""
+
+    def __init__(self, db: Database, ids: set[uuid.UUID], fail_marks: int = 0) -> None:
+        super().__init__(db)
+        self.ids = ids
+        self.fail_marks = fail_marks
+
+    def overdue(self, now: datetime, steps: int, limit: int) -> list[tuple[uuid.UUID, str]]:
+        return [r for r in super().overdue(now, steps, 10_000) if r[0] in self.ids]
+
+    def flag_at_risk(self, now: datetime) -> list[str]:
+        return []
+
+    @contextmanager
+    def claim(self, complaint_id, stage, now, steps):  # type: ignore[no-untyped-def]
+        with super().claim(complaint_id, stage, now, steps) as row:
+            if row is not None and self.fail_marks:
+                self.fail_marks -= 1
+
+                def broken(_now: datetime) -> None:
+                    raise RuntimeError("connection lost while marking")
+
+                row.mark = broken  # type: ignore[method-assign]
+            yield row
+
+
+def watchdog_at(ctx: Any, store: DeadlineStore, at: datetime) -> Watchdog:
+    return Watchdog(ctx.app, store, ctx.deadlines.catch_up, actor=system_actor("sla"),
+                    clock=lambda: at)
+
+
+def test_append_succeeded_but_mark_failed_is_marked_next_pass_without_a_second_breach(
+    event_app, db, sedulur_env
+):
+    ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "default-24h"})
+    try:
+        cid = register(event_app)
+        ctx.deadlines.catch_up(cid)
+        due = row(db, cid, "verification")["due_at"]
+        store = OnlyThese(db, {cid}, fail_marks=1)
+        first = watchdog_at(ctx, store, due + timedelta(minutes=1)).tick()
+        assert [o[-1] for o in first] == ["failed"]  # the mark raised after the append
+        assert sla_record(event_app, cid) == {("SlaBreached", "verification"): 1,
+                                              ("Escalated", "verification", "dinsos_head"): 1}
+        assert row(db, cid, "verification")["escalation_level"] == 0  # rolled back
+
+        watchdog_at(ctx, store, due + timedelta(minutes=2)).tick()
+        assert sla_record(event_app, cid) == {("SlaBreached", "verification"): 1,
+                                              ("Escalated", "verification", "dinsos_head"): 1}
+        assert row(db, cid, "verification")["escalation_level"] == 1
+        assert row(db, cid, "verification")["breached_at"] is not None
+    finally:
+        ctx.close()
+
+
+def test_escalation_climbs_one_level_per_stage_budget_and_stops_at_the_top(
+    event_app, db, sedulur_env
+):
+    ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "default-24h"})
+    try:
+        cid = register(event_app)
+        ctx.deadlines.catch_up(cid)
+        due = row(db, cid, "verification")["due_at"]
+        store = OnlyThese(db, {cid})
+        levels = []
+        for hours in (1, 23, 25, 100):
+            watchdog_at(ctx, store, due + timedelta(hours=hours)).tick()
+            levels.append(row(db, cid, "verification")["escalation_level"])
+        assert levels == [1, 1, 2, 2]
+        record = sla_record(event_app, cid)
+        assert record[("Escalated", "verification", "dinsos_head")] == 1
+        assert record[("Escalated", "verification", "kabupaten")] == 1
+        # the overall clock (72 h) breached too, on its own schedule
+        assert record[("SlaBreached", "overall")] == 1
+    finally:
+        ctx.close()
+
+
+def test_a_paused_clock_is_not_breached(event_app, db, sedulur_env):
+    ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "default-24h"})
+    try:
+        cid = register(event_app)
+        ctx.app.pause(cid, reason="tunda KK", actor=ACTOR, correlation_id="t")
+        ctx.deadlines.catch_up(cid)
+        due = row(db, cid, "verification")["due_at"]
+        report = watchdog_at(ctx, OnlyThese(db, {cid}), due + timedelta(days=10)).tick()
+        assert list(report) == []
+        assert "SlaBreached" not in types(event_app, cid)
+    finally:
+        ctx.close()

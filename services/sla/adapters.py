@@ -19,6 +19,17 @@ _STEP_DUE = (
     " AND due_at + (due_at - started_at) * escalation_level <= %(now)s"
 )
 
+# What a desk sees for one clock: met / missed once closed; else paused, breached (past
+# due), at_risk (past the at-risk instant) or on_track.
+_STATE = (
+    "CASE WHEN closed_at IS NOT NULL THEN"
+    " CASE WHEN closed_at <= due_at THEN 'met' ELSE 'missed' END"
+    " WHEN paused_at IS NOT NULL THEN 'paused'"
+    " WHEN due_at <= now() THEN 'breached'"
+    " WHEN at_risk_at <= now() THEN 'at_risk'"
+    " ELSE 'on_track' END"
+)
+
 
 @dataclass
 class Claimed:
@@ -69,14 +80,14 @@ class DeadlineStore:
                 f" AND {_STEP_DUE} FOR UPDATE SKIP LOCKED",
                 {"cid": complaint_id, "stage": stage, "now": now, "steps": steps},
             )
-            row = cur.fetchone()
+            row: Any = cur.fetchone()  # dict rows (shared.db)
             if row is None:
                 yield None
                 return
             cur.execute(
                 "SELECT version FROM sla.projection_tracking WHERE projection = %s"
                 " AND complaint_id = %s", (self.projection, complaint_id))
-            tracked = cur.fetchone()
+            tracked: Any = cur.fetchone()
             yield Claimed(row["complaint_id"], row["stage"], row["policy"], row["due_at"],
                           row["started_at"], row["escalation_level"],
                           tracked["version"] if tracked else 0, cur)
@@ -96,7 +107,8 @@ class DeadlineStore:
                 " RETURNING d.stage",
                 {"now": now},
             )
-            return [r["stage"] for r in cur.fetchall()]
+            rows: list[Any] = cur.fetchall()
+            return [r["stage"] for r in rows]
 
     def gauges(self, now: datetime) -> list[dict[str, Any]]:
         return self.db.fetchall(
@@ -111,13 +123,15 @@ class DeadlineStore:
     # -- reads -------------------------------------------------------------------------------
     def for_complaint(self, complaint_id: UUID) -> list[dict[str, Any]]:
         return self.db.fetchall(
-            "SELECT * FROM sla.deadlines WHERE complaint_id = %s ORDER BY started_at, stage",
+            f"SELECT *, {_STATE} AS state FROM sla.deadlines WHERE complaint_id = %s"
+            " ORDER BY started_at, stage",
             (complaint_id,),
         )
 
     def open_deadlines(self, limit: int = 500) -> list[dict[str, Any]]:
         return self.db.fetchall(
-            "SELECT * FROM sla.deadlines WHERE closed_at IS NULL ORDER BY due_at LIMIT %s",
+            f"SELECT *, {_STATE} AS state FROM sla.deadlines WHERE closed_at IS NULL"
+            " ORDER BY due_at LIMIT %s",
             (limit,),
         )
 

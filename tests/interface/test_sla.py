@@ -346,7 +346,8 @@ def test_pause_and_resume_move_the_deadline_by_the_paused_time(sla_url, topology
     assert after["at_risk_at"] - before["at_risk_at"] == resumed.timestamp - paused.timestamp
     assert paused.reason == "menunggu fotokopi KK" and paused.actor["user_id"] == "op-test"
     resp = requests.get(f"{sla_url}/complaints/{cid}/deadlines", timeout=10)
-    assert {d["stage"] for d in resp.json()["deadlines"]} == {"verification", "overall"}
+    assert {d["stage"]: d["state"] for d in resp.json()["deadlines"]} == {
+        "verification": "on_track", "overall": "on_track"}
 
 
 def test_pausing_twice_is_a_409_and_appends_nothing(sla_url, event_app):

@@ -68,6 +68,7 @@ LIFECYCLE_WORDS: Mapping[str, str] = {
 TERMINAL_WORDS = frozenset({"resolved", "rejected", "withdrawn"})
 
 
+@cache
 def policy_version(policy: SlaPolicy) -> str:
     """A short hash of the policy's content (not its file name or comments): the same rules
     give the same version, any change to a rule gives a new one."""

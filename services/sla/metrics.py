@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 OPEN = Gauge("sedulur_sla_open_clocks", "Running SLA clocks (open deadlines)", ["stage"])
@@ -18,3 +21,15 @@ TIME_TO_RESOLVE = Histogram(
     buckets=(3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600, 72 * 3600, 5 * 86400,
              8 * 86400, 14 * 86400, 30 * 86400),
 )
+
+
+def observe_tick(report: Any, gauge_rows: Iterable[dict[str, Any]]) -> None:
+    """Count what one timer pass did and set the per-stage gauges from the table."""
+    for stage in report.at_risk:
+        FLAGGED_AT_RISK.labels(stage).inc()
+    for _cid, stage, _step, outcome in report:
+        TIMER_ACTIONS.labels(stage, outcome).inc()
+    for row in gauge_rows:
+        OPEN.labels(row["stage"]).set(row["open"])
+        AT_RISK.labels(row["stage"]).set(row["at_risk"])
+        BREACHED.labels(row["stage"]).set(row["breached"])

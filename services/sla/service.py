@@ -15,7 +15,7 @@ from shared.shell import Observable, request_actor
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
 from .dependencies import DEFAULT_TIMER_SECONDS, SlaDependency, sla_timer
-from .metrics import AT_RISK, BREACHED, FLAGGED_AT_RISK, OPEN, TIMER_ACTIONS
+from .metrics import observe_tick
 from .schemas import BoardQuery, PauseIn
 
 
@@ -75,14 +75,7 @@ class SlaService(Observable):
     @sla_timer(interval=DEFAULT_TIMER_SECONDS)
     def check_deadlines(self) -> None:
         report = self.ctx.watchdog.tick()
-        for stage in report.at_risk:
-            FLAGGED_AT_RISK.labels(stage).inc()
-        for _cid, stage, _step, outcome in report:
-            TIMER_ACTIONS.labels(stage, outcome).inc()
-        for row in self.ctx.store.gauges(datetime.now(UTC)):
-            OPEN.labels(row["stage"]).set(row["open"])
-            AT_RISK.labels(row["stage"]).set(row["at_risk"])
-            BREACHED.labels(row["stage"]).set(row["breached"])
+        observe_tick(report, self.ctx.store.gauges(datetime.now(UTC)))
 
     # -- pause / resume ("tunda") ---------------------------------------------------------
     @http("POST", "/complaints/<uuid:complaint_id>/pause")

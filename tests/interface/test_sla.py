@@ -418,8 +418,13 @@ def test_board_refuses_an_unknown_dimension(sla_url):
 
 
 def test_metrics_expose_sla_gauges_and_time_to_resolve(sla_url):
-    text = requests.get(f"{sla_url}/metrics", timeout=10).text
-    assert "sedulur_sla_open_clocks" in text
+    def scrape() -> str:
+        text = requests.get(f"{sla_url}/metrics", timeout=10).text
+        return text if 'sedulur_sla_open_clocks{stage="verification"}' in text else ""
+
+    text = wait_until(scrape, message="the timer set the per-stage gauges")
+    assert 'sedulur_sla_at_risk_clocks{stage="verification"}' in text
+    assert 'sedulur_sla_breached_open_clocks{stage="verification"}' in text
     assert "sedulur_sla_time_to_resolve_seconds_bucket" in text
 
 

@@ -11,6 +11,7 @@ from nameko.timer import Timer
 
 from shared.config import Settings
 from shared.db import Database
+from shared.errors import ConfigurationError
 from shared.shell import Provided, settings_from_config, system_actor
 
 from .adapters import Board, DeadlineStore
@@ -74,7 +75,15 @@ class SlaTimer(Timer):
     def setup(self) -> None:
         raw = _env(self.container.config).get("SEDULUR_SLA_TIMER_SECONDS")
         if raw:
-            self.interval = float(raw)
+            try:
+                self.interval = float(raw)
+            except ValueError:
+                raise ConfigurationError(
+                    f"SEDULUR_SLA_TIMER_SECONDS must be a number of seconds, got {raw!r}",
+                    field="SEDULUR_SLA_TIMER_SECONDS") from None
+            if not self.interval > 0:
+                raise ConfigurationError("SEDULUR_SLA_TIMER_SECONDS must be positive",
+                                         field="SEDULUR_SLA_TIMER_SECONDS")
         super().setup()
 
 

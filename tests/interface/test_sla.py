@@ -262,6 +262,9 @@ def test_stage_that_breaches_while_sla_is_down_is_flagged_once_after_restart(
         ("Escalated", "verification", "dinsos_head"): 1,
         ("Escalated", "verification", "kabupaten"): 1,
     }
+    [breach] = [e for e in event_app.stored_events(cid) if type(e).__name__ == "SlaBreached"]
+    assert breach.actor["user_id"] == "system:sla" and breach.policy == "test-seconds"
+    assert breach.due_at == row(db, cid, "verification")["due_at"].isoformat()
     flagged = row(db, cid, "verification")
     assert flagged["breached_at"] is not None and flagged["escalation_level"] == 2
     assert flagged["closed_at"] is None and flagged["at_risk_flagged_at"] is not None

@@ -229,6 +229,30 @@ def test_resolution_closes_every_running_clock(event_app, db, sedulur_env):
     assert {r["stage"]: r["agency"] for r in rows}["acceptance"] == "DINKES"
 
 
+def test_referral_returned_and_routed_again_restarts_the_acceptance_clock(event_app,
+                                                                           sedulur_env):
+    ctx = build(sedulur_env, {"SEDULUR_SLA_POLICY": "default-24h"})
+    try:
+        cid = register(event_app)
+        verify(event_app, cid)
+        act(event_app, cid, "refer", agency="DINSOS", routing_rule="test")
+        ctx.deadlines.catch_up(cid)
+        first = {r["stage"]: r for r in ctx.store.for_complaint(cid)}["acceptance"]
+        act(event_app, cid, "return_referral", agency="DINSOS", reason="bukan wewenang")
+        ctx.deadlines.catch_up(cid)
+        returned = {r["stage"]: r for r in ctx.store.for_complaint(cid)}["acceptance"]
+        act(event_app, cid, "refer", agency="DINKES", routing_rule="test")
+        ctx.deadlines.catch_up(cid)
+        again = {r["stage"]: r for r in ctx.store.for_complaint(cid)}["acceptance"]
+    finally:
+        ctx.close()
+    assert first["agency"] == "DINSOS" and first["closed_at"] is None
+    assert returned["closed_at"] is not None and returned["state"] == "met"
+    assert again["agency"] == "DINKES" and again["closed_at"] is None
+    assert again["started_at"] > returned["closed_at"]
+    assert again["due_at"] - again["started_at"] == timedelta(hours=24)
+
+
 # --- the durable timer -------------------------------------------------------------------------
 
 

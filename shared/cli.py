@@ -80,6 +80,9 @@ def relay() -> None:
         start_http_server(port, addr=Settings().http_host)
     except OSError:
         console.print(f"[yellow]relay metrics port {port} busy; metrics not served[/]")
+    from shared.metrics import register_queue_depth
+
+    register_queue_depth(Settings())  # every queue of the vhost: DLQ, agency and consumers
     import logging
     import time
 

@@ -60,6 +60,11 @@ class Settings:
     default_kabupaten: str = field(default_factory=lambda: _env("SEDULUR_KABUPATEN", "3325"))
     max_workers: int = field(default_factory=lambda: _int("SEDULUR_MAX_WORKERS", 10))
     http_host: str = field(default_factory=lambda: _env("SEDULUR_HTTP_HOST", "127.0.0.1"))
+    # /health turns "degraded" (still HTTP 200) beyond these; see shared/health.py.
+    health_relay_lag_events: int = field(
+        default_factory=lambda: _int("SEDULUR_HEALTH_RELAY_LAG_EVENTS", 10_000))
+    health_relay_lag_seconds: int = field(
+        default_factory=lambda: _int("SEDULUR_HEALTH_RELAY_LAG_SECONDS", 120))
 
     def http_port(self, service: str) -> int:
         return _int(f"SEDULUR_{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS.get(service, 8700))

@@ -23,9 +23,39 @@ def _mask_processor(_: object, __: str, event_dict: dict) -> dict:
     return event_dict
 
 
+_SERVICE: dict[str, str] = {}
+
+# Keys every line carries, null when unknown, so a log query can always filter on them.
+CONTEXT_KEYS = ("correlation_id", "complaint_id")
+
+
+def _context_processor(_: object, __: str, event_dict: dict) -> dict:
+    """service on every line from a process-wide value: contextvars are per greenlet, and a
+    nameko worker runs in a fresh greenlet that does not see the main one's bindings."""
+    if _SERVICE:
+        event_dict.setdefault("service", _SERVICE["name"])
+    for key in CONTEXT_KEYS:
+        event_dict.setdefault(key, None)
+    return event_dict
+
+
+def bind_context(*, correlation_id: str | None = None, complaint_id: object = None) -> None:
+    """Bind the ids of the message or request being handled to this greenlet's log lines."""
+    structlog.contextvars.bind_contextvars(
+        correlation_id=correlation_id,
+        complaint_id=str(complaint_id) if complaint_id is not None else None,
+    )
+
+
+def clear_context() -> None:
+    structlog.contextvars.unbind_contextvars(*CONTEXT_KEYS)
+
+
 def configure(service: str, level: str = "INFO") -> None:
+    _SERVICE["name"] = service
     shared_processors = [
         structlog.contextvars.merge_contextvars,
+        _context_processor,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
@@ -46,6 +76,5 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    structlog.contextvars.bind_contextvars(service=service)
     for noisy in ("amqp", "kombu", "nameko", "eventsourcing", "psycopg", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -7,16 +7,20 @@ import time
 from typing import Any
 
 import eventlet
-from nameko.events import EventHandler
-from prometheus_client import Counter, Histogram
 from kombu import Queue
+from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Histogram
 
 from shared import topology
+from shared.logging import bind_context, clear_context
 
 log = logging.getLogger("sedulur.consumer")
 
-CONSUMED = Counter("sedulur_events_consumed_total", "Events handled", ["service", "event_type", "outcome"])
-HANDLER_SECONDS = Histogram("sedulur_handler_seconds", "Event handler latency", ["service", "event_type"])
+CONSUMED = Counter("sedulur_events_consumed_total", "Events handled",
+                   ["service", "event_type", "outcome"])
+HANDLER_SECONDS = Histogram("sedulur_handler_seconds", "Event handler latency",
+                            ["service", "event_type"])
 
 
 class SedulurEventHandler(EventHandler):
@@ -42,7 +46,8 @@ class SedulurEventHandler(EventHandler):
         message._sedulur_started = time.monotonic()
         super().handle_message(body, message)
 
-    def handle_message_processed(self, message: Any, result: Any = None, exc_info: Any = None) -> None:
+    def handle_message_processed(self, message: Any, result: Any = None,
+                                 exc_info: Any = None) -> None:
         service = self.container.service_name
         started = getattr(message, "_sedulur_started", None)
         if started is not None:
@@ -63,3 +68,43 @@ class SedulurEventHandler(EventHandler):
 
 
 event_handler = SedulurEventHandler.decorator
+
+
+class Telemetry(DependencyProvider):
+    """Per worker: binds the correlation id and complaint id of the message or request being
+    handled to every log line of that worker. Per container: registers the queue-depth
+    collector for this service's consumer queues and the dead-letter queue."""
+
+    def setup(self) -> None:
+        from shared.metrics import register_queue_depth
+        from shared.shell import settings_from_config
+
+        service = self.container.service_name
+        self.settings = settings_from_config(self.container.config)
+
+        def my_queues() -> list[str]:
+            return [s.queue_name for s in topology.subscriptions() if s.service == service] \
+                + [topology.DLQ]
+
+        register_queue_depth(self.settings, my_queues)
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        correlation_id = complaint_id = None
+        args = worker_ctx.args or ()
+        first = args[0] if args else None
+        if isinstance(worker_ctx.entrypoint, EventHandler) and isinstance(first, dict):
+            correlation_id = first.get("correlationid")
+            complaint_id = first.get("complaintid")
+        elif first is not None and hasattr(first, "headers") and hasattr(first, "environ"):
+            from shared.web import correlation_id as request_correlation_id
+
+            correlation_id = request_correlation_id(first)
+            complaint_id = (worker_ctx.kwargs or {}).get("complaint_id")
+        bind_context(correlation_id=correlation_id or worker_ctx.call_id,
+                     complaint_id=complaint_id)
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        clear_context()
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        return self  # the service reads .settings (its container's) for /health

@@ -43,6 +43,13 @@ POSITION = Gauge("sedulur_relay_position", "Last notification id confirmed and s
 LAG_EVENTS = Gauge("sedulur_relay_lag_events", "Events in the store not yet published")
 LAG_SECONDS = Gauge("sedulur_relay_lag_seconds", "Age of the oldest unpublished event")
 IS_LEADER = Gauge("sedulur_relay_leader", "1 while this relay holds the leader lock")
+RELAYED = Counter("sedulur_events_relayed_total",
+                  "Events published by the relay, by type (each appended event once, or again "
+                  "after a crash between confirm and saved position)", ["event_type"])
+
+# While idle the relay refreshes relay.positions.updated_at this often, so "unpublished
+# events older than N seconds" can be read from the database by /health.
+HEARTBEAT_SECONDS = 5.0
 
 
 class PublishFailed(Exception):
@@ -154,6 +161,10 @@ class Relay:
         self._streams: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._agency_queues: set[str] = set()
         self.position = 0
+        # When the relay last had nothing left to publish (monotonic): lag seconds count
+        # from there, since the store keeps no append time we could read cheaply.
+        self._caught_up_at = time.monotonic()
+        self._heartbeat_at = 0.0
 
     # -- leadership ---------------------------------------------------------------
     def _acquire_leadership(self, lock_conn: Any) -> bool:
@@ -245,6 +256,7 @@ class Relay:
         self.save_position(conn, last)
         self.position = last
         POSITION.set(last)
+        self._update_lag(app, conn)
         if self.on_batch:
             self.on_batch(len(notifications), last)
         return len(notifications)
@@ -286,6 +298,7 @@ class Relay:
         headers = {"nameko.correlation_id": envelope.get("correlationid") or ""}
         publisher.publish(f"{owner}.events", name, encode(envelope), envelope["id"], headers)
         PUBLISHED.labels(exchange=f"{owner}.events").inc()
+        RELAYED.labels(event_type=name).inc()
         if name == "ReferredToOPD":
             self._publish_referral(publisher, envelope, summary)
         self._publish_notification(publisher, envelope, summary)
@@ -333,15 +346,30 @@ class Relay:
             "SELECT max(notification_id) FROM eventstore.sedulur_events"
         ).fetchone()
         latest = row[0] or 0
+        now = time.monotonic()
         LAG_EVENTS.set(max(0, latest - self.position))
         if latest <= self.position:
+            self._caught_up_at = now
             LAG_SECONDS.set(0)
+            if now - self._heartbeat_at >= HEARTBEAT_SECONDS:
+                self.save_position(conn, self.position)
+                self._heartbeat_at = now
+        else:
+            LAG_SECONDS.set(now - self._caught_up_at)
 
 
-def relay_lag(settings: Settings) -> dict[str, int]:
+def relay_lag(settings: Settings) -> dict[str, Any]:
+    """Events in the store not yet published, and for how long the relay has been behind
+    (0 when caught up; else seconds since it last saved progress or a heartbeat)."""
     with connect(settings.pg_dsn, timeout=settings.pg_connect_timeout) as conn:
-        latest = conn.execute("SELECT coalesce(max(notification_id), 0)"
-                              " FROM eventstore.sedulur_events").fetchone()[0]
-        position = conn.execute("SELECT coalesce(max(position), 0) FROM relay.positions"
-                                " WHERE name = 'main'").fetchone()[0]
-    return {"latest": latest, "position": position, "lag": max(0, latest - position)}
+        latest = conn.execute(
+            "SELECT coalesce(max(notification_id), 0) FROM eventstore.sedulur_events"
+        ).fetchone()[0]
+        row = conn.execute(
+            "SELECT position, extract(epoch FROM now() - updated_at)::float8"
+            " FROM relay.positions WHERE name = 'main'"
+        ).fetchone()
+    position, idle = (row[0], row[1]) if row else (0, 0.0)
+    lag = max(0, latest - position)
+    return {"latest": latest, "position": position, "lag": lag,
+            "seconds": round(idle, 1) if lag else 0.0}

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Request, Response
 
 from shared.config import Settings
+from shared.nameko_ext import Telemetry
 from shared.web import json_response
 
 log = logging.getLogger("sedulur.shell")
@@ -83,24 +84,23 @@ def request_actor(request: Request) -> dict[str, Any]:
 
 
 class Observable:
-    """Mixin: GET /health (PostgreSQL and RabbitMQ reachable) and GET /metrics."""
+    """Mixin: GET /health (PostgreSQL, RabbitMQ, relay lag) and GET /metrics; log context
+    (correlation id, complaint id) and queue-depth metrics through Telemetry."""
 
     name: str
+    telemetry = Telemetry()
 
     @http("GET", "/health")
     def health(self, request: Request) -> Response:
-        from shared.health import check
+        from shared.health import check, http_status
 
-        report = check(settings_from_config(self.config_snapshot()))
+        report = check(self.telemetry.settings)
         report["service"] = self.name
-        return json_response(report, 200 if report["status"] == "ok" else 503)
+        return json_response(report, http_status(report))
 
     @http("GET", "/metrics")
     def metrics(self, request: Request) -> Response:
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
-
-    def config_snapshot(self) -> dict[str, Any]:
-        return {}
 
 
 def nameko_config(service: str, settings: Settings) -> dict[str, Any]:

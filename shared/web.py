@@ -58,15 +58,21 @@ def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
 
     @wraps(fn)
     def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        from shared.logging import bind_context
+
+        cid = correlation_id(request)
+        bind_context(correlation_id=cid, complaint_id=kwargs.get("complaint_id"))
         try:
-            return fn(self, request, *args, **kwargs)
+            response = fn(self, request, *args, **kwargs)
         except errors.SedulurError as exc:
-            return error_response(exc)
+            response = error_response(exc)
         except Exception:
             log.exception("unhandled error in %s", fn.__name__)
-            return json_response(
+            response = json_response(
                 {"error": {"code": "internal_error", "message": "internal error"}}, 500
             )
+        response.headers.setdefault("X-Correlation-Id", cid)
+        return response
 
     return wrapper
 
@@ -102,4 +108,10 @@ def parse_model(model: type[BaseModel], body: dict[str, Any]) -> Any:
 
 
 def correlation_id(request: Request) -> str:
-    return request.headers.get("X-Correlation-Id") or str(uuid.uuid4())
+    """The request's correlation id: the caller's X-Correlation-Id, else one made once per
+    request (the log context and the stored event must carry the same id)."""
+    cid = request.environ.get("sedulur.correlation_id")
+    if cid is None:
+        cid = request.headers.get("X-Correlation-Id") or str(uuid.uuid4())
+        request.environ["sedulur.correlation_id"] = cid
+    return cid

@@ -6,7 +6,8 @@ table (which agencies exist), so the file cannot drift from what the services de
 a test regenerates it and compares.
 
 Users: one per service (reads and binds only its own consumer queues, plus nameko RPC),
-one for the relay (declares the whole topology, sets policies), and one per agency of each
+one for the relay (declares the whole topology, sets policies), a monitoring user that
+reads queue depths for /metrics and touches no message, and one per agency of each
 kabupaten/kota that may only *read* its own `agency.<kab>.<agency>` queue. The committed
 file carries no secrets: users have an empty password hash (RabbitMQ refuses password login
 for them) until `sedulur rabbit definitions --load` sets passwords from the environment.
@@ -29,6 +30,8 @@ NAMEKO_RPC_EXCHANGE = "nameko-rpc"
 AGENCY_POLICY = "sedulur-agency-queues"
 DLQ_POLICY = "sedulur-dead-letters"
 RELAY_USER = "sedulur-relay"
+# Reads queue depths from the management API for /metrics; may not touch any message.
+MONITOR_USER = "sedulur-monitor"
 PASSWORD_ENV_PREFIX = "SEDULUR_RABBIT_PASSWORD_"
 
 
@@ -126,6 +129,8 @@ def generate(*, vhost: str = "/", kabupaten: Iterable[str] = ("3325",),
     # The relay (and the one-off `sedulur topology` job run with its credentials) declares
     # every exchange and queue and publishes to the event exchanges and agency.referrals.
     permissions.append(_perm(vhost, RELAY_USER, ".*", ".*", ".*"))
+    add_user(MONITOR_USER, "monitoring")
+    permissions.append(_perm(vhost, MONITOR_USER, "^$", "^$", "^$"))
     owner_exchanges = _alternation(f"{o}.events" for o in topology.owners())
     for svc in SERVICES:
         user = service_user(svc)

@@ -24,7 +24,7 @@ from tests.helpers import relay_running, running_service, wait_until
 LENIENT = {"health_relay_lag_events": 10**9, "health_relay_lag_seconds": 10**9}
 
 
-def append_complaints(app: Any, n: int) -> list[uuid.UUID]:
+def append_complaints(app: Any, n: int, operator: str = "op-ops") -> list[uuid.UUID]:
     ids = []
     for _ in range(n):
         key = f"ops-{uuid.uuid4()}"
@@ -33,7 +33,7 @@ def append_complaints(app: Any, n: int) -> list[uuid.UUID]:
             desk="332501", channel="desk", category="kis", description="d",
             citizen={"nik": "3325014507900001", "name": "S"}, wilayah="332501",
             priority="normal", confidential=False,
-            actor={"user_id": "op-ops", "role": "operator", "desk": "332501"},
+            actor={"user_id": operator, "role": "operator", "desk": "332501"},
             correlation_id=key,
         )
         app.save_or_conflict(c)

@@ -174,3 +174,26 @@ def test_service_user_cannot_consume_another_services_queue(loaded_vhost):
         channel = conn.channel()
         with pytest.raises(Exception, match="ACCESS_REFUSED"):
             channel.basic_consume(other, callback=lambda m: None)
+
+
+def test_cli_load_creates_the_vhost_objects_and_leaves_passwordless_users_alone(
+    sedulur_env, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    vhost = f"sedulur_cli_{uuid.uuid4().hex[:8]}"
+    amqp = urlparse(sedulur_env.amqp_uri)
+    monkeypatch.setenv("SEDULUR_AMQP_URI", f"{amqp.scheme}://{amqp.netloc}/{vhost}")
+    for user in committed()["users"]:
+        monkeypatch.delenv(password_env(user["name"]), raising=False)
+    admin = RabbitAdmin(sedulur_env.rabbit_management_url)
+    try:
+        result = CliRunner().invoke(app, ["rabbit", "definitions", "--load"])
+        assert result.exit_code == 0, result.output
+        names = {q["name"] for q in admin.queues(vhost)}
+        assert {s.queue_name for s in topology.subscriptions()} | {topology.DLQ} <= names
+        assert "users without a password in the environment" in result.output
+    finally:
+        admin.delete_vhost(vhost)

@@ -7,6 +7,7 @@ import re
 import sys
 
 import structlog
+from structlog.typing import Processor
 
 _NIK = re.compile(r"(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)")
 
@@ -53,7 +54,7 @@ def clear_context() -> None:
 
 def configure(service: str, level: str = "INFO") -> None:
     _SERVICE["name"] = service
-    shared_processors = [
+    shared_processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _context_processor,
         structlog.stdlib.add_log_level,

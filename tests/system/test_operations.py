@@ -229,6 +229,7 @@ def test_rolling_restart_of_every_process_during_traffic_loses_nothing_and_appli
     final = wait_until(stages, timeout=240, interval=1,
                        message="every complaint referred or rejected")
     assert final.get("referred") and final.get("rejected")
+    print(f"rolling restart under traffic: {len(ids)} complaints, final stages {final}")
 
     for cid in ids:
         types = [type(e).__name__ for e in event_app.stored_events(cid)]

@@ -12,6 +12,7 @@ import pytest
 from kombu import Connection
 
 from shared import topology
+from shared.config import SERVICES
 from shared.rabbit import RabbitAdmin
 from shared.rabbit_definitions import (
     agency_user,
@@ -197,3 +198,27 @@ def test_cli_load_creates_the_vhost_objects_and_leaves_passwordless_users_alone(
         assert "users without a password in the environment" in result.output
     finally:
         admin.delete_vhost(vhost)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_runs_with_only_its_own_rabbitmq_user(loaded_vhost, topology_declared,
+                                                           service):
+    """The service's permissions are enough for everything nameko declares and consumes
+    (its event queues, its RPC queue and reply queues): the container starts and serves."""
+    import importlib
+
+    import requests
+
+    from tests.helpers import running_service
+
+    user = loaded_vhost["prefix"] + service_user(service)
+    uri = loaded_vhost["amqp"].format(user=user, password="pw-" + user)
+    cls = importlib.import_module(f"services.{service}.service").SERVICE
+    with running_service(cls, topology_declared, AMQP_URI=uri, SEDULUR_AMQP_URI=uri,
+                         SEDULUR_HEALTH_RELAY_LAG_EVENTS=10**9,
+                         SEDULUR_HEALTH_RELAY_LAG_SECONDS=10**9) as url:
+        resp = requests.get(f"{url}/health", timeout=15)
+        assert resp.status_code == 200, resp.text
+    consumers = {q["name"]: q for q in loaded_vhost["admin"].queues(loaded_vhost["vhost"])}
+    mine = [s.queue_name for s in topology.subscriptions() if s.service == service]
+    assert all(name in consumers for name in mine)

@@ -232,3 +232,21 @@ def test_http_request_logs_carry_the_callers_correlation_id(json_logs):
     assert response.headers["X-Correlation-Id"] == "corr-http"
     [line] = [entry for entry in json_logs() if entry["event"] == "looking up"]
     assert line["correlation_id"] == "corr-http" and line["complaint_id"] == str(complaint)
+
+
+def test_a_relay_that_stopped_making_progress_shows_as_seconds_behind(topology_declared,
+                                                                       event_app):
+    from shared.db import connect
+
+    append_complaints(event_app, 1)
+    with connect(topology_declared.pg_dsn) as conn:
+        conn.execute("UPDATE relay.positions SET updated_at = now() - interval '1 hour'"
+                     " WHERE name = 'main'")
+    lag = relay_lag(topology_declared)
+    assert lag["lag"] >= 1 and lag["seconds"] >= 3600
+    report = check(replace(topology_declared, health_relay_lag_events=10**9))
+    assert report["status"] == "degraded" and "behind for" in report["degraded"][0]
+    with relay_running(topology_declared):
+        wait_until(lambda: relay_lag(topology_declared)["lag"] == 0, timeout=60,
+                   message="relay caught up")
+    assert relay_lag(topology_declared)["seconds"] == 0

@@ -7,7 +7,8 @@ a test regenerates it and compares.
 
 Users: one per service (reads and binds only its own consumer queues, plus nameko RPC),
 one for the relay (declares the whole topology, sets policies), a monitoring user that
-reads queue depths for /metrics and touches no message, and one per agency of each
+reads queue depths for /metrics and touches no message, one for the citizen-notification
+gateway (reads `notifications.citizen` only), and one per agency of each
 kabupaten/kota that may only *read* its own `agency.<kab>.<agency>` queue. The committed
 file carries no secrets: users have an empty password hash (RabbitMQ refuses password login
 for them) until `sedulur rabbit definitions --load` sets passwords from the environment.
@@ -27,11 +28,11 @@ from shared.agency import agency_queue_name
 from shared.config import SERVICES
 
 NAMEKO_RPC_EXCHANGE = "nameko-rpc"
-AGENCY_POLICY = "sedulur-agency-queues"
-DLQ_POLICY = "sedulur-dead-letters"
 RELAY_USER = "sedulur-relay"
 # Reads queue depths from the management API for /metrics; may not touch any message.
 MONITOR_USER = "sedulur-monitor"
+# The SMS / WhatsApp gateway: reads the citizen notifications queue, nothing else.
+NOTIFICATIONS_USER = "notifications-gateway"
 PASSWORD_ENV_PREFIX = "SEDULUR_RABBIT_PASSWORD_"
 
 
@@ -94,7 +95,8 @@ def generate(*, vhost: str = "/", kabupaten: Iterable[str] = ("3325",),
 
     exchanges = [_exchange(vhost, f"{owner}.events") for owner in topology.owners()]
     exchanges += [_exchange(vhost, n) for n in
-                  (topology.AGENCY_EXCHANGE, topology.DLX, NAMEKO_RPC_EXCHANGE)]
+                  (topology.AGENCY_EXCHANGE, topology.NOTIFICATIONS_EXCHANGE, topology.DLX,
+                   NAMEKO_RPC_EXCHANGE)]
 
     queues = [_queue(vhost, s.queue_name, topology.CONSUMER_QUEUE_ARGUMENTS)
               for s in subscriptions]
@@ -104,6 +106,9 @@ def generate(*, vhost: str = "/", kabupaten: Iterable[str] = ("3325",),
     # a definition with other arguments would make that declaration fail with 406.
     queues.append(_queue(vhost, topology.DLQ, {}))
     bindings.append(_binding(vhost, topology.DLX, topology.DLQ, "#"))
+    queues.append(_queue(vhost, topology.NOTIFICATIONS_QUEUE, topology.CONSUMER_QUEUE_ARGUMENTS))
+    bindings.append(_binding(vhost, topology.NOTIFICATIONS_EXCHANGE, topology.NOTIFICATIONS_QUEUE,
+                             "citizen.#"))
     for kab in kabs:
         for agency in agencies:
             name = agency_queue_name(kab, agency)
@@ -111,11 +116,11 @@ def generate(*, vhost: str = "/", kabupaten: Iterable[str] = ("3325",),
             bindings.append(_binding(vhost, topology.AGENCY_EXCHANGE, name, f"{kab}.{agency}"))
 
     consumer_policy = {"dead-letter-exchange": topology.DLX, "delivery-limit": delivery_limit}
+    # Exactly what topology.declare sets, so either may run first.
     policies = [
-        {"vhost": vhost, "name": topology.CONSUMER_POLICY, "pattern": r"^evt-",
-         "apply-to": "queues", "priority": 0, "definition": consumer_policy},
-        {"vhost": vhost, "name": AGENCY_POLICY, "pattern": r"^agency\.",
-         "apply-to": "queues", "priority": 0, "definition": consumer_policy},
+        {"vhost": vhost, "name": topology.CONSUMER_POLICY,
+         "pattern": topology.CONSUMER_POLICY_PATTERN, "apply-to": "queues", "priority": 0,
+         "definition": consumer_policy},
     ]
 
     users: list[dict[str, Any]] = []
@@ -131,6 +136,9 @@ def generate(*, vhost: str = "/", kabupaten: Iterable[str] = ("3325",),
     permissions.append(_perm(vhost, RELAY_USER, ".*", ".*", ".*"))
     add_user(MONITOR_USER, "monitoring")
     permissions.append(_perm(vhost, MONITOR_USER, "^$", "^$", "^$"))
+    add_user(NOTIFICATIONS_USER, "")
+    permissions.append(_perm(vhost, NOTIFICATIONS_USER, "^$", "^$",
+                             f"^{re.escape(topology.NOTIFICATIONS_QUEUE)}$"))
     owner_exchanges = _alternation(f"{o}.events" for o in topology.owners())
     for svc in SERVICES:
         user = service_user(svc)

@@ -28,6 +28,8 @@ NOTIFICATIONS_EXCHANGE = "notifications"
 NOTIFICATIONS_QUEUE = "notifications.citizen"
 CONSUMER_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 CONSUMER_POLICY = "sedulur-consumers"
+# Consumer and agency queues get the dead-letter exchange and the delivery limit.
+CONSUMER_POLICY_PATTERN = r"^(evt-|agency\.)"
 
 
 def event_exchange(owner: str) -> Exchange:
@@ -110,6 +112,6 @@ def declare(settings: Settings, *, apply_policy: bool = True) -> list[str]:
 
         vhost = unquote(urlparse(settings.amqp_uri).path.lstrip("/")) or "/"
         RabbitAdmin(settings.rabbit_management_url).set_policy(
-            vhost, CONSUMER_POLICY, r"^(evt-|agency\.)", policy_definition(settings), priority=0
+            vhost, CONSUMER_POLICY, CONSUMER_POLICY_PATTERN, policy_definition(settings), priority=0
         )
     return declared

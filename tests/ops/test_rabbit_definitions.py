@@ -49,7 +49,8 @@ def test_every_consumer_queue_of_the_code_is_a_quorum_queue_in_the_definitions()
 
 def test_consumer_policy_dead_letters_after_the_delivery_limit():
     [policy] = [p for p in committed()["policies"] if p["name"] == topology.CONSUMER_POLICY]
-    assert policy["pattern"] == "^evt-" and policy["apply-to"] == "queues"
+    assert policy["pattern"] == topology.CONSUMER_POLICY_PATTERN
+    assert policy["apply-to"] == "queues"
     assert policy["definition"] == {"dead-letter-exchange": topology.DLX, "delivery-limit": 5}
     bindings = committed()["bindings"]
     assert {"source": topology.DLX, "destination": topology.DLQ, "routing_key": "#"}.items() <= \

@@ -49,6 +49,13 @@ class QueueDepthCollector:
         self._cached = (time.monotonic(), stats)
         return stats
 
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        """Names only. Without it, registering would call collect() while holding the
+        registry's (non-reentrant) lock: a network call, and a deadlock if anything in it
+        imports a module that registers a metric."""
+        yield GaugeMetricFamily("sedulur_queue_stats_up", "")
+        yield GaugeMetricFamily("sedulur_queue_messages", "", labels=["queue", "state"])
+
     def collect(self) -> Iterable[GaugeMetricFamily]:
         up = GaugeMetricFamily("sedulur_queue_stats_up",
                                "1 if queue depths could be read from the management API")

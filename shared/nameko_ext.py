@@ -82,11 +82,10 @@ class Telemetry(DependencyProvider):
         service = self.container.service_name
         self.settings = settings_from_config(self.container.config)
 
-        def my_queues() -> list[str]:
-            return [s.queue_name for s in topology.subscriptions() if s.service == service] \
-                + [topology.DLQ]
-
-        register_queue_depth(self.settings, my_queues)
+        # Computed once here: the service modules are imported now, not during a scrape.
+        mine = [s.queue_name for s in topology.subscriptions() if s.service == service]
+        mine.append(topology.DLQ)
+        register_queue_depth(self.settings, lambda: mine)
 
     def worker_setup(self, worker_ctx: Any) -> None:
         correlation_id = complaint_id = None

@@ -89,10 +89,11 @@ def test_users_without_a_password_are_left_out_of_a_load():
     assert password_env("agency-3325-dinkes") == "SEDULUR_RABBIT_PASSWORD_AGENCY_3325_DINKES"
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def loaded_vhost(sedulur_env):
-    """The committed definitions loaded into a fresh vhost, users prefixed for this test."""
-    admin = RabbitAdmin(sedulur_env.rabbit_management_url)
+    """The committed definitions loaded into a fresh vhost, users prefixed for this module
+    (loaded once: creating ~40 quorum queues is slow on a busy broker)."""
+    admin = RabbitAdmin(sedulur_env.rabbit_management_url, timeout=120)
     vhost = f"sedulur_defs_{uuid.uuid4().hex[:8]}"
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     doc = retarget(committed(), vhost=vhost, user_prefix=prefix)

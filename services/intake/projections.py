@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.identity import RegistrationNumber
 from shared.projection import StreamProjection
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -19,10 +20,11 @@ class ComplaintStatus(StreamProjection):
         cur.execute(
             "INSERT INTO intake.complaint_status (complaint_id, registration_number, kabupaten,"
             " desk, channel, category, nik_last4, stage, registered_by, registered_at,"
-            " updated_at, version) VALUES (%s,%s,%s,%s,%s,%s,%s,'registered',%s,%s,%s,%s)",
+            " updated_at, version, priority, confidential, duplicate_of)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,'registered',%s,%s,%s,%s,%s,%s,%s)",
             (e.originator_id, e.registration_number, e.kabupaten, e.desk, e.channel,
              e.category, e.citizen["nik"][-4:], e.actor["user_id"], e.timestamp, e.timestamp,
-             e.originator_version),
+             e.originator_version, e.priority, e.confidential, e.duplicate_of),
         )
 
     def _stage(self, cur: Any, e: Any, stage: str, **extra: Any) -> None:
@@ -51,9 +53,28 @@ class ComplaintStatus(StreamProjection):
         self._stage(cur, e, "resolved")
 
 
+class CitizenComplaints(StreamProjection):
+    """NIK + category + day per complaint: the probable-duplicate lookup."""
+
+    name = "intake.citizen_complaints"
+    schema = "intake"
+    tables = ("intake.citizen_complaints",)
+
+    def on_Registered(self, cur: Any, e: Any) -> None:
+        cur.execute(
+            "INSERT INTO intake.citizen_complaints (complaint_id, nik, category,"
+            " registration_number, registered_on) VALUES (%s,%s,%s,%s,%s)"
+            " ON CONFLICT (complaint_id) DO NOTHING",
+            (e.originator_id, e.citizen["nik"], e.category, e.registration_number,
+             RegistrationNumber.parse(e.registration_number).day),
+        )
+
+
 class OperatorActivity(StreamProjection):
     """Per operator and day: last action and complaints registered. Fed by events, so a
-    rebuild gives the same rows as live (times come from the events, not the clock)."""
+    rebuild gives the same rows as live (times come from the events, not the clock). The
+    operator's presence row (login / heartbeat, kept by the desk endpoints) also learns
+    the last action, so idle time counts from the last thing the operator did."""
 
     name = "intake.operator_activity"
     schema = "intake"
@@ -75,4 +96,9 @@ class OperatorActivity(StreamProjection):
             " last_action_at = greatest(a.last_action_at, EXCLUDED.last_action_at)",
             (actor["user_id"], event.timestamp.astimezone(WIB).date(), actor.get("desk"),
              1 if registered else 0, type(event).__name__, event.timestamp),
+        )
+        cur.execute(
+            "UPDATE intake.operator_presence SET last_action = %s, last_action_at = %s"
+            " WHERE operator_id = %s AND (last_action_at IS NULL OR last_action_at <= %s)",
+            (type(event).__name__, event.timestamp, actor["user_id"], event.timestamp),
         )

@@ -38,10 +38,10 @@ class PgIntakeLookups:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def earlier_complaint(self, nik: str, category: str, since: datetime) -> UUID | None:
+    def earlier_complaint(self, nik: str, category: str, since: date) -> UUID | None:
         row = self.db.fetchone(
             "SELECT complaint_id FROM intake.citizen_complaints WHERE nik = %s AND category = %s"
-            " AND registered_at >= %s ORDER BY registered_at, complaint_id LIMIT 1",
+            " AND registered_on >= %s ORDER BY registered_on, complaint_id LIMIT 1",
             (nik, category, since),
         )
         return None if row is None else row["complaint_id"]

@@ -118,11 +118,13 @@ def changes(before: dict[str, dict[str, Any]], view: dict[str, Any]
         old = before.get(key)
         if old == news:
             continue
-        if old is not None and op["idle"] and not old["idle"]:
+        # An operator new to the view is compared with one that has done nothing yet.
+        was = old or {"idle": False, "deadline_at_risk": False, "complaints_today": 0}
+        if op["idle"] and not was["idle"]:
             out.append(("idle", op))
-        elif old is not None and op["deadline_at_risk"] and not old["deadline_at_risk"]:
+        elif op["deadline_at_risk"] and not was["deadline_at_risk"]:
             out.append(("deadline_at_risk", op))
-        elif old is not None and op["complaints_today"] > old["complaints_today"]:
+        elif op["complaints_today"] > was["complaints_today"]:
             out.append(("registration", op))
         else:
             out.append(("operator", op))

@@ -23,6 +23,7 @@ from shared import categories
 from shared.envelope import CloudEvent
 from shared.errors import (
     ComplaintNotFound,
+    DependencyUnavailable,
     Forbidden,
     NotFound,
     OperatorSessionNotFound,
@@ -228,6 +229,8 @@ class IntakeService(Observable):
         `deadline_at_risk`, `operator` (any other change) per operator, within one poll of
         the projection (0.25 s by default) after it changes."""
         area = self._supervised_area(request)
+        # eventlet.wsgi gathers small writes into 4 KiB chunks; an event must go out now.
+        request.environ["eventlet.minimum_write_chunk_size"] = 0
         return Response(self._live(area), status=200, mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -245,11 +248,11 @@ class IntakeService(Observable):
                 for name, payload in news:
                     yield _sse(name, payload)
                     last_write = time.monotonic()
-                if time.monotonic() - last_write > 15:
+                if time.monotonic() - last_write > 5:
                     yield ": keep-alive\n\n"  # also how a closed client is noticed
                     last_write = time.monotonic()
-        except GeneratorExit:
-            return
+        except (GeneratorExit, DependencyUnavailable):
+            return  # client gone, or the service is stopping
         except Exception:
             log.exception("operator live stream ended for area %s", area)
 

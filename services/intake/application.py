@@ -162,7 +162,7 @@ class Intake(ComplaintsApplication):
             k = (item.command["desk"][:4], item.day)
             wanted[k] = wanted.get(k, 0) + 1
         next_seq = {k: self.allocate_block(k[0], k[1], n) for k, n in wanted.items()}
-        built: list[tuple[BatchItem, Registration, Complaint]] = []
+        built: list[tuple[BatchItem, Registration]] = []
         for item, cid in fresh:
             kab = item.command["desk"][:4]
             seq = next_seq[(kab, item.day)]
@@ -171,19 +171,24 @@ class Intake(ComplaintsApplication):
             duplicate_of = self._earlier(item.command, item.day, seen)
             key = (item.command["citizen"]["nik"], item.command["category"])
             seen.setdefault(key, []).append((item.day, cid))
-            aggregate = self._aggregate(cid, number, item.command, actor, correlation_id,
-                                        duplicate_of)
-            built.append((item, Registration(cid, number.value, True, duplicate_of), aggregate))
+            built.append((item, Registration(cid, number.value, True, duplicate_of)))
         if not built:
             return outcome
+
+        def aggregate(item: BatchItem, r: Registration) -> Complaint:
+            return self._aggregate(r.complaint_id, RegistrationNumber(r.registration_number),
+                                   item.command, actor, correlation_id, r.duplicate_of)
+
         try:
-            self.save_or_conflict(*(a for _, _, a in built))
-            outcome.registered.extend((i, r) for i, r, _ in built)
+            self.save_or_conflict(*(aggregate(i, r) for i, r in built))
+            outcome.registered.extend(built)
         except ConcurrencyConflict:
+            # A failed save has already taken the aggregates' pending events: build each
+            # one afresh for the one-by-one pass.
             outcome.batches_split += 1
-            for item, registration, aggregate in built:
+            for item, registration in built:
                 try:
-                    self.save_or_conflict(aggregate)
+                    self.save_or_conflict(aggregate(item, registration))
                     outcome.registered.append((item, registration))
                 except ConcurrencyConflict:
                     outcome.already.append(item)

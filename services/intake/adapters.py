@@ -30,6 +30,26 @@ class PgSequenceAllocator:
         assert row is not None
         return int(row["last_value"]) - n + 1
 
+    def blocks(self, wanted: dict[tuple[str, date], int]) -> dict[tuple[str, date], int]:
+        """Reserve n numbers for each (kabupaten, day) in one statement; returns the firsts."""
+        if not wanted:
+            return {}
+        keys = sorted(wanted)  # a fixed lock order: two backfills cannot deadlock
+        rows = self.db.fetchall(
+            "INSERT INTO intake.registration_sequences AS s (kabupaten, day, last_value)"
+            " SELECT * FROM unnest(%s::text[], %s::date[], %s::int[])"
+            " ON CONFLICT (kabupaten, day)"
+            " DO UPDATE SET last_value = s.last_value + EXCLUDED.last_value"
+            " RETURNING kabupaten, day, last_value",
+            ([k for k, _ in keys], [d for _, d in keys], [wanted[k] for k in keys]),
+        )
+        return {
+            (r["kabupaten"], r["day"]): int(r["last_value"])
+            - wanted[(r["kabupaten"], r["day"])]
+            + 1
+            for r in rows
+        }
+
 
 class PgIntakeLookups:
     """Read-side questions the use cases ask: earlier complaints of a citizen, which
@@ -45,6 +65,14 @@ class PgIntakeLookups:
             (nik, category, since),
         )
         return None if row is None else row["complaint_id"]
+
+    def complaints_of(self, niks: Iterable[str], since: date) -> list[tuple[str, str, date, UUID]]:
+        rows = self.db.fetchall(
+            "SELECT nik, category, registered_on, complaint_id FROM intake.citizen_complaints"
+            " WHERE nik = ANY(%s) AND registered_on >= %s",
+            (list(niks), since),
+        )
+        return [(r["nik"], r["category"], r["registered_on"], r["complaint_id"]) for r in rows]
 
     def existing(self, complaint_ids: Iterable[UUID]) -> set[UUID]:
         ids = list(complaint_ids)
@@ -103,8 +131,9 @@ class PgActivityReader:
         self.db = db
         self._sla_readable: bool | None = None
 
-    def operators(self, area: str, today: date, week_start: date,
-                  at_risk_before: datetime) -> list[dict]:
+    def operators(
+        self, area: str, today: date, week_start: date, at_risk_before: datetime
+    ) -> list[dict]:
         prefix = area + "%"
         rows = self.db.fetchall(
             "WITH ops AS ("

@@ -27,6 +27,9 @@ class IntakeLookups(Protocol):
 
     def existing(self, complaint_ids: Iterable[UUID]) -> set[UUID]: ...
 
+    def complaints_of(self, niks: Iterable[str], since: date
+                      ) -> list[tuple[str, str, date, UUID]]: ...
+
 
 class NoLookups:
     """For callers that need no duplicate linking (and tests of the bare use case)."""
@@ -36,6 +39,10 @@ class NoLookups:
 
     def existing(self, complaint_ids: Iterable[UUID]) -> set[UUID]:
         return set()
+
+    def complaints_of(self, niks: Iterable[str], since: date
+                      ) -> list[tuple[str, str, date, UUID]]:
+        return []
 
 
 @dataclass(frozen=True)
@@ -79,12 +86,16 @@ class Intake(ComplaintsApplication):
         *,
         lookups: IntakeLookups | None = None,
         allocate_block: Callable[[str, date, int], int] | None = None,
+        allocate_blocks: Callable[[dict[tuple[str, date], int]], dict[tuple[str, date], int]]
+        | None = None,
         after_save: Callable[[Sequence[UUID]], None] | None = None,
         duplicate_window_days: int = 30,
     ) -> None:
         super().__init__(settings)
         self.allocate_sequence = allocate_sequence
         self.allocate_block = allocate_block or self._block_one_by_one
+        self.allocate_blocks = allocate_blocks or (
+            lambda wanted: {k: self.allocate_block(k[0], k[1], n) for k, n in wanted.items()})
         self.lookups: IntakeLookups = lookups or NoLookups()
         # Brings this service's own read models up to date right after an append, so the
         # desk's next read (and the supervisor's live view) sees it without waiting for the
@@ -161,15 +172,22 @@ class Intake(ComplaintsApplication):
         for item, _ in fresh:
             k = (item.command["desk"][:4], item.day)
             wanted[k] = wanted.get(k, 0) + 1
-        next_seq = {k: self.allocate_block(k[0], k[1], n) for k, n in wanted.items()}
+        next_seq = self.allocate_blocks(wanted)
+        # Earlier complaints of the batch's citizens: one query, not one per row.
+        earlier: dict[tuple[str, str], list[tuple[date, UUID]]] = {}
+        if fresh:
+            since = min(i.day for i, _ in fresh) - timedelta(days=self.duplicate_window_days)
+            for nik, category, day, cid in self.lookups.complaints_of(
+                    {i.command["citizen"]["nik"] for i, _ in fresh}, since):
+                earlier.setdefault((nik, category), []).append((day, cid))
         built: list[tuple[BatchItem, Registration]] = []
         for item, cid in fresh:
             kab = item.command["desk"][:4]
             seq = next_seq[(kab, item.day)]
             next_seq[(kab, item.day)] = seq + 1
             number = RegistrationNumber.build(kab, item.day, seq)
-            duplicate_of = self._earlier(item.command, item.day, seen)
             key = (item.command["citizen"]["nik"], item.command["category"])
+            duplicate_of = self._earlier_in(item.day, earlier.get(key, []) + seen.get(key, []))
             seen.setdefault(key, []).append((item.day, cid))
             built.append((item, Registration(cid, number.value, True, duplicate_of)))
         if not built:
@@ -200,18 +218,16 @@ class Intake(ComplaintsApplication):
         return complaint_id_for(f"backfill:{item.command['desk'][:4]}:{item.key}")
 
     # -- helpers -----------------------------------------------------------------------
-    def _earlier(
-        self,
-        complaint: dict[str, Any],
-        day: date,
-        seen: dict[tuple[str, str], list[tuple[date, UUID]]] | None = None,
-    ) -> UUID | None:
+    def _earlier(self, complaint: dict[str, Any], day: date) -> UUID | None:
         since = day - timedelta(days=self.duplicate_window_days)
         nik, category = complaint["citizen"]["nik"], complaint["category"]
-        for seen_day, cid in (seen or {}).get((nik, category), []):
-            if since <= seen_day <= day:
-                return cid
         return self.lookups.earlier_complaint(nik, category, since)
+
+    def _earlier_in(self, day: date, candidates: list[tuple[date, UUID]]) -> UUID | None:
+        """The earliest candidate within the window before (or on) `day`."""
+        since = day - timedelta(days=self.duplicate_window_days)
+        inside = sorted((d, str(c), c) for d, c in candidates if since <= d <= day)
+        return inside[0][2] if inside else None
 
     @staticmethod
     def _aggregate(

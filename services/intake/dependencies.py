@@ -95,6 +95,7 @@ def build(settings: Settings, options: IntakeOptions | None = None, *,
         sequences,
         lookups=PgIntakeLookups(db),
         allocate_block=sequences.block,
+        allocate_blocks=sequences.blocks,
         after_save=(lambda ids: holder["ctx"].catch_up(ids)) if project_after_save else None,
         duplicate_window_days=options.duplicate_window_days,
     )

@@ -148,15 +148,10 @@ def test_a_batch_that_conflicts_falls_back_to_one_by_one(sedulur_env, tmp_path):
         ctx.app.register_batch(items[2:3], actor={"user_id": "a", "role": "admin"},
                                correlation_id="c")
 
-        class Blind:  # the batch does not see the row registered meanwhile
-            def existing(self, ids):
-                return set()
-
-            def earlier_complaint(self, *a):
-                return None
+        from services.intake.application import NoLookups
 
         app: Intake = ctx.app
-        app.lookups = Blind()
+        app.lookups = NoLookups()  # the batch does not see the row registered meanwhile
         outcome = app.register_batch(items, actor={"user_id": "a", "role": "admin"},
                                      correlation_id="c")
         from services.intake.adapters import PgIntakeLookups

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,14 +20,17 @@ console = Console(stderr=True)
 
 @app.command()
 def backfill(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                                help="CSV with header: desk,category,description,nik,name"
-                                     "[,form_number,registered_on,kk,phone,wilayah,priority,"
-                                     "confidential]"),
-    batch_size: int = typer.Option(500, min=1, max=5000, help="complaints per append"),
-    actor: str = typer.Option("backfill", help="user id recorded as the actor"),
-    errors: Path | None = typer.Option(None, help="also write refused rows to this CSV"),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
+    file: Annotated[Path, typer.Argument(
+        exists=True, dir_okay=False, readable=True,
+        help="CSV with header: desk,category,description,nik,name[,form_number,"
+             "registered_on,kk,phone,wilayah,priority,confidential]")],
+    batch_size: Annotated[int, typer.Option(min=1, max=5000,
+                                            help="complaints per append")] = 500,
+    actor: Annotated[str, typer.Option(help="user id recorded as the actor")] = "backfill",
+    errors: Annotated[Path | None, typer.Option(
+        help="also write refused rows to this CSV")] = None,
+    as_json: Annotated[bool, typer.Option("--json",
+                                          help="print the report as JSON on stdout")] = False,
 ) -> None:
     """Register paper complaints from a CSV. A bad row is listed (line, code, reason) and
     never stops the good ones; running the same file again registers nothing new."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,12 @@ from shared.shell import Provided, settings_from_config
 from .adapters import PgActivityReader, PgIntakeLookups, PgOperatorPresence, PgSequenceAllocator
 from .application import Intake
 from .monitoring import MonitorPolicy
-from .projections import CitizenComplaints, ComplaintStatus, OperatorActivity
+from .projections import (
+    CitizenComplaints,
+    ComplaintStatus,
+    OperatorActivity,
+    catch_up_together,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class IntakeOptions:
     at_risk_minutes: int = 120
     live_poll_seconds: float = 0.25
     gateway_secret: str | None = None
+    # Bring intake's read models up to date inside the registration request (read-your-
+    # writes for the desk, duplicates seen at once, the live view without the relay's lag).
+    project_on_write: bool = True
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> IntakeOptions:
@@ -51,6 +58,8 @@ class IntakeOptions:
             at_risk_minutes=get("AT_RISK_MINUTES", 120, int),
             live_poll_seconds=get("LIVE_POLL_SECONDS", 0.25, float),
             gateway_secret=get("GATEWAY_SECRET", None, str),
+            project_on_write=get("PROJECT_ON_WRITE", "yes", str).lower()
+            in ("1", "yes", "true", "on"),
         )
 
     @property
@@ -76,8 +85,7 @@ class IntakeContext:
 
     def catch_up(self, complaint_ids: Sequence[UUID]) -> None:
         for cid in complaint_ids:
-            for projection in self.projections:
-                projection.catch_up(cid)
+            catch_up_together(self.projections, cid)
 
     def close(self) -> None:
         self.app.close()
@@ -96,7 +104,8 @@ def build(settings: Settings, options: IntakeOptions | None = None, *,
         lookups=PgIntakeLookups(db),
         allocate_block=sequences.block,
         allocate_blocks=sequences.blocks,
-        after_save=(lambda ids: holder["ctx"].catch_up(ids)) if project_after_save else None,
+        after_save=(lambda ids: holder["ctx"].catch_up(ids))
+        if project_after_save and options.project_on_write else None,
         duplicate_window_days=options.duplicate_window_days,
     )
     ctx = IntakeContext(app, db, ComplaintStatus(app, db), CitizenComplaints(app, db),
@@ -106,19 +115,24 @@ def build(settings: Settings, options: IntakeOptions | None = None, *,
     return ctx
 
 
-# The newest running context per process, for the Prometheus collector (scrapes read the
-# projection tables through it; a weak reference so a stopped container is not kept alive).
-LIVE: weakref.WeakSet[IntakeContext] = weakref.WeakSet()
+# Running contexts of this process, newest last, for the Prometheus collector (a scrape
+# reads the projection tables through the newest one; a stopped container leaves the list).
+LIVE: list[IntakeContext] = []
 
 
 class IntakeProvided(Provided):
     def setup(self) -> None:
         config = self.container.config
         self.instance = build(settings_from_config(config), IntakeOptions.from_mapping(config))
-        LIVE.add(self.instance)
+        LIVE.append(self.instance)
         from .metrics import register_collector
 
         register_collector()
+
+    def stop(self) -> None:
+        if self.instance in LIVE:
+            LIVE.remove(self.instance)
+        super().stop()
 
 
 def IntakeDependency() -> Provided:  # noqa: N802 - reads like a provider class in service.py

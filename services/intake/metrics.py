@@ -21,9 +21,9 @@ class OperatorActivityCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from .dependencies import LIVE
 
-        ctx = next(iter(list(LIVE)), None)
-        if ctx is None:
+        if not LIVE:
             return
+        ctx = LIVE[-1]
         try:
             view = activity_view(ctx.reader, "", datetime.now(UTC), ctx.options.monitor)
         except Exception:  # a scrape must not fail because PostgreSQL blinked

@@ -100,7 +100,7 @@ def test_backfill_registers_good_rows_once_lists_bad_rows_and_a_rerun_adds_nothi
     assert _events(sedulur_env) == before + good
     refused = {e["line"]: e for e in first["errors"]}
     assert set(refused) == set(BAD) | {DUPLICATE_FORM_LINE}
-    for line, (cell, _, code) in BAD.items():
+    for line, (_cell, _, code) in BAD.items():
         assert refused[line]["code"] == code, (line, refused[line])
         assert refused[line]["reason"]
     assert refused[DUPLICATE_FORM_LINE]["code"] == "duplicate_row"

@@ -175,3 +175,18 @@ def test_live_changes_name_what_happened_and_stay_quiet_when_nothing_did():
     later = {"operators": [operator_view(heartbeating, NOW + timedelta(minutes=6), POLICY)]}
     _, news = changes(memory, later)
     assert [n for n, _ in news] == ["idle"]
+
+
+def test_duplicate_lookup_row_of_a_foreign_registration_number_uses_the_event_day():
+    from types import SimpleNamespace
+
+    from services.intake.projections import _registered_on
+
+    at = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)  # already 2 March in Jakarta
+    assert _registered_on(SimpleNamespace(registration_number="REG-1", timestamp=at)) == \
+        date(2026, 3, 2)
+    from shared.identity import RegistrationNumber
+
+    number = RegistrationNumber.build("3325", date(2025, 3, 4), 1).value
+    assert _registered_on(SimpleNamespace(registration_number=number, timestamp=at)) == \
+        date(2025, 3, 4)

@@ -68,6 +68,38 @@ def _write(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
+def own_db(sedulur_env):
+    """10,000 events would otherwise sit in the session's log for every later test's relay
+    to publish and every consumer to project: this module gets a database of its own."""
+    import os
+    import uuid as _uuid
+
+    from shared.config import Settings
+    from shared.migrations import create_database, drop_database, migrate
+
+    name = f"{sedulur_env.pg.dbname}_backfill_{_uuid.uuid4().hex[:6]}"
+    dsn = create_database(sedulur_env, name)
+    saved = os.environ["SEDULUR_PG_DSN"]
+    os.environ["SEDULUR_PG_DSN"] = dsn
+    try:
+        settings = Settings()
+        migrate(settings)
+        yield settings
+    finally:
+        os.environ["SEDULUR_PG_DSN"] = saved
+        drop_database(sedulur_env, name)
+
+
+@pytest.fixture(scope="module")
+def event_store(own_db):
+    from shared.eventstore import ComplaintsApplication
+
+    app = ComplaintsApplication(own_db)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
 def paper_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("backfill") / "batang-paper.csv"
     _write(path)
@@ -87,8 +119,9 @@ def _run(path: Path, *extra: str) -> dict:
 
 
 def test_backfill_registers_good_rows_once_lists_bad_rows_and_a_rerun_adds_nothing(
-    sedulur_env, paper_file, tmp_path
+    own_db, paper_file, tmp_path
 ):
+    sedulur_env = own_db
     good = ROWS - len(BAD) - 1
     before = _events(sedulur_env)
     errors_csv = tmp_path / "refused.csv"
@@ -116,8 +149,9 @@ def test_backfill_registers_good_rows_once_lists_bad_rows_and_a_rerun_adds_nothi
 
 
 def test_backfilled_complaints_carry_the_paper_forms_day_and_the_backfill_channel(
-    sedulur_env, event_app, tmp_path
+    own_db, event_store, tmp_path
 ):
+    sedulur_env, event_app = own_db, event_store
     from uuid import UUID
 
     path = tmp_path / "one.csv"
@@ -133,7 +167,8 @@ def test_backfilled_complaints_carry_the_paper_forms_day_and_the_backfill_channe
     assert event.channel == "backfill"
 
 
-def test_a_batch_that_conflicts_falls_back_to_one_by_one(sedulur_env, tmp_path):
+def test_a_batch_that_conflicts_falls_back_to_one_by_one(own_db, tmp_path):
+    sedulur_env = own_db
     """Someone registers one key of a batch meanwhile: the rest of the batch still lands."""
     from services.intake.application import Intake
     from services.intake.channels import read_backfill

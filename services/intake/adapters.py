@@ -176,9 +176,11 @@ class PgActivityReader:
         rows = self.db.fetchall(
             "SELECT s.registered_by AS operator_id, count(*)::int AS n"
             " FROM sla.deadlines d JOIN intake.complaint_status s USING (complaint_id)"
-            " WHERE d.closed_at IS NULL AND d.due_at < %s AND s.desk LIKE %s"
+            " WHERE d.closed_at IS NULL AND d.paused_at IS NULL AND s.desk LIKE %s"
+            # the sla service's own at-risk instant where it set one, else our window
+            " AND (d.at_risk_at <= now() OR d.due_at < %s)"
             " GROUP BY 1",
-            (before, prefix),
+            (prefix, before),
         )
         return {r["operator_id"]: r["n"] for r in rows}
 
@@ -192,7 +194,7 @@ class PgActivityReader:
             return row
         due = self.db.fetchone(
             "SELECT min(due_at) AS due_at FROM sla.deadlines"
-            " WHERE complaint_id = %s AND closed_at IS NULL",
+            " WHERE complaint_id = %s AND closed_at IS NULL AND paused_at IS NULL",
             (row["complaint_id"],),
         )
         row["due_at"] = due["due_at"] if due else None

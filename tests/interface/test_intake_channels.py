@@ -228,3 +228,28 @@ def test_registration_status_row_keeps_priority_and_duplicate_link(intake_url, s
         row = conn.execute("SELECT priority, duplicate_of::text FROM intake.complaint_status"
                            " WHERE complaint_id = %s", (again["complaint_id"],)).fetchone()
     assert row == ("high", first["complaint_id"])
+
+
+def test_status_shows_the_sla_due_time_and_the_supervisor_sees_the_deadline_at_risk(
+    intake_url, sedulur_env
+):
+    from datetime import UTC, datetime, timedelta
+
+    nik = _nik(801, kec="16")
+    headers = {"X-Sedulur-User": "op-risk", "X-Sedulur-Role": "operator",
+               "X-Sedulur-Desk": "332516"}
+    reg = requests.post(f"{intake_url}/complaints", headers=headers, timeout=10,
+                        json=valid_complaint(nik=nik, desk="332516")).json()
+    due = datetime.now(UTC) + timedelta(minutes=30)
+    with connect(sedulur_env.pg_dsn) as conn:  # what the sla service's projection writes
+        conn.execute("INSERT INTO sla.deadlines (complaint_id, stage, policy, started_at,"
+                     " due_at) VALUES (%s, 'verification', 'test', now(), %s)",
+                     (reg["complaint_id"], due))
+    status = requests.get(f"{intake_url}/status/{reg['registration_number']}",
+                          params={"nik4": nik[-4:]}, timeout=10).json()
+    assert datetime.fromisoformat(status["due_at"]) == due
+    view = requests.get(f"{intake_url}/operators/activity", timeout=10, headers={
+        "X-Sedulur-User": "spv", "X-Sedulur-Role": "supervisor",
+        "X-Sedulur-Area": "332516"}).json()
+    [row] = [o for o in view["operators"] if o["operator_id"] == "op-risk"]
+    assert row["deadline_at_risk"] is True and row["deadlines_at_risk"] == 1

@@ -77,6 +77,18 @@ class InvalidRoutingTable(InvalidInput):
     code = "invalid_routing_table"
 
 
+class InvalidGatewayMessage(InvalidInput):
+    """An SMS / WhatsApp text that is not `NIK#KATEGORI#uraian`."""
+
+    code = "invalid_gateway_message"
+
+
+class InvalidBackfillFile(InvalidInput):
+    """A backfill CSV that cannot be read at all (no header, missing columns)."""
+
+    code = "invalid_backfill_file"
+
+
 # --- lookups ---------------------------------------------------------------------------
 
 
@@ -86,6 +98,10 @@ class NotFound(SedulurError):
 
 class ComplaintNotFound(NotFound):
     code = "complaint_not_found"
+
+
+class OperatorSessionNotFound(NotFound):
+    code = "operator_session_not_found"
 
 
 # --- domain rules (the aggregate refuses) ----------------------------------------------

@@ -83,6 +83,13 @@ def request_actor(request: Request) -> dict[str, Any]:
     }
 
 
+def request_area(request: Request) -> str | None:
+    """The wilayah a supervisor oversees (a kecamatan code). Until signed tokens land (auth
+    issue) the gateway passes it in X-Sedulur-Area; the auth issue replaces this function
+    with a token claim, and callers keep asking it."""
+    return request.headers.get("X-Sedulur-Area") or None
+
+
 class Observable:
     """Mixin: GET /health (PostgreSQL, RabbitMQ, relay lag) and GET /metrics; log context
     (correlation id, complaint id) and queue-depth metrics through Telemetry."""

@@ -1,22 +1,72 @@
-"""intake: registers complaints (HTTP + RPC) and keeps the status and operator-activity
-read models. Entry points only: validate, one application call, serialise."""
+"""intake: registers complaints from every channel (desk, public web form, SMS/WhatsApp
+gateway; CSV backfill is the CLI), answers the citizen's status lookup, and keeps the status
+and operator-activity read models, with the supervisor's live view as Server-Sent Events.
+Entry points only: validate, one application call, serialise."""
 
 from __future__ import annotations
 
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+import eventlet
 from nameko.rpc import rpc
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
+from shared import categories
 from shared.envelope import CloudEvent
-from shared.errors import ComplaintNotFound
+from shared.errors import (
+    ComplaintNotFound,
+    DependencyUnavailable,
+    Forbidden,
+    NotFound,
+    OperatorSessionNotFound,
+    SedulurError,
+    Unauthenticated,
+)
+from shared.identity import RegistrationNumber, WilayahCode
 from shared.nameko_ext import event_handler
-from shared.shell import Observable, request_actor
+from shared.shell import Observable, request_actor, request_area
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
+from .channels import gateway_reply, parse_gateway_text
 from .dependencies import IntakeDependency
-from .schemas import RegisterComplaintIn
+from .monitoring import activity_view, changes
+from .schemas import (
+    GatewayMessageIn,
+    OperatorLoginIn,
+    PublicComplaintIn,
+    RegisterComplaintIn,
+)
+
+log = logging.getLogger("sedulur.intake")
+
+SUPERVISING_ROLES = ("supervisor", "admin", "auditor")
+STATUS_LABELS = {
+    "registered": "Aduan diterima",
+    "verified": "Terverifikasi, menunggu rujukan",
+    "rejected": "Ditolak",
+    "referred": "Dirujuk ke instansi",
+    "resolved": "Selesai",
+}
+# One answer for an unknown number, a malformed one and a wrong NIK suffix: no oracle.
+STATUS_NOT_FOUND = "no complaint with this registration number and NIK"
+
+
+def _created(result: Any) -> Response:
+    body = result.as_dict()
+    return json_response(body, 201 if result.created else 200,
+                         headers={"Location": f"/complaints/{body['complaint_id']}"})
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
 class IntakeService(Observable):
@@ -29,15 +79,52 @@ class IntakeService(Observable):
     def register_http(self, request: Request) -> Response:
         actor = request_actor(request)
         command = parse_model(RegisterComplaintIn, read_json(request)).to_command()
-        result = self.ctx.app.register(
+        return _created(self.ctx.app.register(
             command,
             actor=actor,
             correlation_id=correlation_id(request),
             idempotency_key=request.headers.get("Idempotency-Key"),
+        ))
+
+    @http("POST", "/public/complaints")
+    @handle_errors
+    def register_public(self, request: Request) -> Response:
+        """The public web form: no operator; the citizen is the actor."""
+        form = parse_model(PublicComplaintIn, read_json(request))
+        command = form.to_register("web").to_command()
+        actor = {"user_id": "citizen:web", "role": "citizen", "desk": None}
+        return _created(self.ctx.app.register(
+            command, actor=actor, correlation_id=correlation_id(request),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        ))
+
+    @http("POST", "/gateway/messages")
+    @handle_errors
+    def gateway_message(self, request: Request) -> Response:
+        """SMS / WhatsApp gateway webhook: `NIK#KATEGORI#uraian`, shared-secret header."""
+        secret = self.ctx.options.gateway_secret
+        if not secret:
+            raise Forbidden("the SMS/WhatsApp gateway is not enabled on this intake "
+                            "(set SEDULUR_INTAKE_GATEWAY_SECRET)")
+        given = request.headers.get("X-Sedulur-Gateway-Secret", "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            raise Unauthenticated("wrong or missing X-Sedulur-Gateway-Secret")
+        message = parse_model(GatewayMessageIn, read_json(request))
+        try:
+            command = parse_gateway_text(message.text, channel=message.channel,
+                                         sender=message.sender, name=message.name).to_command()
+        except SedulurError as exc:
+            exc.details["reply"] = gateway_reply(exc)
+            raise
+        actor = {"user_id": f"gateway:{message.channel}", "role": "citizen", "desk": None}
+        result = self.ctx.app.register(
+            command, actor=actor, correlation_id=correlation_id(request),
+            idempotency_key=f"{message.channel}:{message.message_id}",
         )
-        body = result.as_dict()
-        return json_response(body, 201 if result.created else 200,
-                             headers={"Location": f"/complaints/{body['complaint_id']}"})
+        body = {**result.as_dict(),
+                "reply": f"Aduan diterima. Nomor registrasi {result.registration_number}. "
+                         "Cek status dengan nomor ini dan 4 digit terakhir NIK."}
+        return json_response(body, 201 if result.created else 200)
 
     @rpc
     def register(self, complaint: dict[str, Any], actor: dict[str, Any],
@@ -46,6 +133,45 @@ class IntakeService(Observable):
         return self.ctx.app.register(
             command, actor=actor, correlation_id=correlation_id, idempotency_key=idempotency_key
         ).as_dict()
+
+    # -- operators at desks --------------------------------------------------------------
+    @http("POST", "/operators/session")
+    @handle_errors
+    def operator_login(self, request: Request) -> Response:
+        actor = self._operator(request)
+        body = read_json(request) if request.get_data() else {}
+        body.setdefault("desk", actor.get("desk"))
+        login = parse_model(OperatorLoginIn, body)
+        session_id = uuid.uuid4()
+        self.ctx.presence.login(actor["user_id"], login.desk, session_id, datetime.now(UTC))
+        return json_response({"session_id": str(session_id), "operator_id": actor["user_id"],
+                              "desk": login.desk,
+                              "heartbeat_seconds": self.ctx.options.heartbeat_seconds}, 201)
+
+    @http("POST", "/operators/session/<uuid:session_id>/heartbeat")
+    @handle_errors
+    def operator_heartbeat(self, request: Request, session_id: Any) -> Response:
+        actor = self._operator(request)
+        if not self.ctx.presence.heartbeat(actor["user_id"], session_id, datetime.now(UTC)):
+            raise OperatorSessionNotFound("no open session with this id for this operator; "
+                                          "log in again", field="session_id")
+        return Response(status=204)
+
+    @http("DELETE", "/operators/session/<uuid:session_id>")
+    @handle_errors
+    def operator_logout(self, request: Request, session_id: Any) -> Response:
+        actor = self._operator(request)
+        if not self.ctx.presence.logout(actor["user_id"], session_id, datetime.now(UTC)):
+            raise OperatorSessionNotFound("no open session with this id for this operator",
+                                          field="session_id")
+        return Response(status=204)
+
+    @staticmethod
+    def _operator(request: Request) -> dict[str, Any]:
+        actor = request_actor(request)
+        if actor["role"] != "operator":
+            raise Forbidden("only an operator logs in to a desk", field="X-Sedulur-Role")
+        return actor
 
     # -- queries -------------------------------------------------------------------------
     @http("GET", "/complaints/<uuid:complaint_id>")
@@ -58,19 +184,105 @@ class IntakeService(Observable):
             raise ComplaintNotFound(f"no complaint {complaint_id}", field="complaint_id")
         return json_response(row)
 
+    @http("GET", "/status/<string:number>")
+    @handle_errors
+    def citizen_status(self, request: Request, number: str) -> Response:
+        """The citizen's lookup: registration number + last 4 digits of the NIK. Unknown
+        number, malformed number and wrong suffix give the very same 404."""
+        nik4 = request.args.get("nik4", "")
+        try:
+            canonical = RegistrationNumber.parse(number).value
+        except SedulurError:
+            canonical = None
+        row = self.ctx.reader.status(canonical) if canonical else None
+        # Compare even when there is no row, so both paths do the same work.
+        expected = row["nik_last4"] if row else "\0\0\0\0"
+        if not (hmac.compare_digest(nik4.encode(), expected.encode()) and row):
+            raise NotFound(STATUS_NOT_FOUND)
+        agencies = row["agencies"] or []
+        body = {
+            "registration_number": row["registration_number"],
+            "status": STATUS_LABELS.get(row["stage"], row["stage"]),
+            "stage": row["stage"],
+            "agency": agencies[-1] if agencies else None,
+        }
+        if row.get("due_at") is not None:
+            body["due_at"] = row["due_at"].isoformat()
+        return json_response(body)
+
+    @http("GET", "/categories")
+    @handle_errors
+    def category_tree(self, request: Request) -> Response:
+        return json_response({"categories": categories.tree()})
+
     @http("GET", "/operators/activity")
     @handle_errors
     def operator_activity(self, request: Request) -> Response:
-        rows = self.ctx.db.fetchall(
-            "SELECT * FROM intake.operator_activity ORDER BY day DESC, operator_id LIMIT 500"
-        )
-        return json_response({"operators": rows})
+        area = self._supervised_area(request)
+        return json_response(activity_view(self.ctx.reader, area, datetime.now(UTC),
+                                           self.ctx.options.monitor))
+
+    @http("GET", "/operators/live")
+    @handle_errors
+    def operator_live(self, request: Request) -> Response:
+        """Server-Sent Events: `snapshot` first, then `registration`, `idle`,
+        `deadline_at_risk`, `operator` (any other change) per operator, within one poll of
+        the projection (0.25 s by default) after it changes."""
+        area = self._supervised_area(request)
+        # eventlet.wsgi gathers small writes into 4 KiB chunks; an event must go out now.
+        request.environ["eventlet.minimum_write_chunk_size"] = 0
+        return Response(self._live(area), status=200, mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    def _live(self, area: str) -> Iterator[str]:
+        ctx, poll = self.ctx, self.ctx.options.live_poll_seconds
+        try:
+            view = activity_view(ctx.reader, area, datetime.now(UTC), ctx.options.monitor)
+            memory, _ = changes({}, view)
+            yield "retry: 2000\n\n" + _sse("snapshot", view)
+            last_write = time.monotonic()
+            while True:
+                eventlet.sleep(poll)  # cooperative: other requests run meanwhile
+                view = activity_view(ctx.reader, area, datetime.now(UTC), ctx.options.monitor)
+                memory, news = changes(memory, view)
+                for name, payload in news:
+                    yield _sse(name, payload)
+                    last_write = time.monotonic()
+                if time.monotonic() - last_write > 5:
+                    yield ": keep-alive\n\n"  # also how a closed client is noticed
+                    last_write = time.monotonic()
+        except (GeneratorExit, DependencyUnavailable):
+            return  # client gone, or the service is stopping
+        except Exception:
+            log.exception("operator live stream ended for area %s", area)
+
+    @staticmethod
+    def _supervised_area(request: Request) -> str:
+        actor = request_actor(request)
+        if actor["role"] not in SUPERVISING_ROLES:
+            raise Forbidden("the operator view is for supervisors", field="X-Sedulur-Role")
+        own = request_area(request)
+        if actor["role"] == "supervisor" and not own:
+            raise Forbidden("a supervisor needs an area (X-Sedulur-Area)", field="X-Sedulur-Area")
+        own_code = WilayahCode.parse(own, field="X-Sedulur-Area").value if own else ""
+        asked = request.args.get("area")
+        if not asked:
+            return own_code
+        code = WilayahCode.parse(asked, field="area").value
+        if not code.startswith(own_code):
+            raise Forbidden(f"area {code} lies outside your area {own_code}", field="area")
+        return code
+
+    @http("GET", "/openapi.json")
+    def openapi(self, request: Request) -> Response:
+        from .openapi import document
+
+        return json_response(document())
 
     # -- projections: each message only nudges a stream catch-up ----------------------
     def _project(self, message: dict[str, Any]) -> None:
         event = CloudEvent.parse(message)
-        for projection in self.ctx.projections:
-            projection.catch_up(event.complaint_id)
+        self.ctx.catch_up([event.complaint_id])
 
     @event_handler("intake", "Registered")
     def on_registered(self, message: dict[str, Any]) -> None:

@@ -395,3 +395,39 @@ def test_the_same_nik_parsed_on_different_days_is_the_same_nik():
     assert (before.birth_date.year, after.birth_date.year) == (1925, 2025)
     assert before == after
     assert len({before, after}) == 1
+
+
+# --- KK properties (the NIK ones above; the issue asks for both) --------------------------
+
+
+@st.composite
+def valid_kks(draw: st.DrawFn) -> tuple[str, date]:
+    """A family card number: area code, issue date DDMMYY (no +40), serial >= 0001."""
+    province = draw(st.sampled_from(PROVINCE_CODES))
+    kabupaten, kecamatan = draw(st.integers(1, 99)), draw(st.integers(1, 99))
+    issued = draw(st.dates(date(2000, 1, 1), TODAY))
+    serial = draw(st.integers(1, 9999))
+    return f"{province}{kabupaten:02d}{kecamatan:02d}{issued:%d%m%y}{serial:04d}", issued
+
+
+@given(valid_kks())
+def test_every_generated_kk_parses_and_decodes_its_issue_date(case):
+    raw, issued = case
+    kk = KK.parse(raw, today=TODAY)
+    assert kk.value == raw and kk.issue_date == issued
+
+
+@given(valid_kks(), st.sampled_from([
+    ("length", lambda r: r[:-1]),
+    ("length", lambda r: r + "7"),
+    ("not_digits", lambda r: r[:5] + "x" + r[6:]),
+    ("invalid_issue_date", lambda r: r[:6] + "3002" + r[10:]),
+    ("invalid_issue_date", lambda r: r[:6] + "72" + r[8:]),
+    ("serial_zero", lambda r: r[:12] + "0000"),
+    ("unknown_province", lambda r: "99" + r[2:]),
+]))
+def test_each_kk_corruption_is_refused_with_its_reason(case, corruption):
+    expected, corrupt = corruption
+    with pytest.raises(InvalidKK) as excinfo:
+        KK.parse(corrupt(case[0]), today=TODAY)
+    assert reason(excinfo) == expected

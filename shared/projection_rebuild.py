@@ -196,13 +196,17 @@ def _index_names(cur: Any, table: str) -> dict[str, str]:
 
 
 def rebuild(projection: StreamProjection, *, batch: int = 5000,
-            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Replay into shadows while live traffic continues, catch up and swap atomically."""
+            progress: Callable[[int], None] | None = None,
+            on_replayed: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Replay into shadows while live traffic continues, catch up and swap atomically.
+    `on_replayed` runs between the replay and the switch (a test widens that window)."""
     shadow = Shadow(projection)
     shadow.create()
     try:
         shadow.replay_in_batches(batch, progress)
         replayed = shadow.events
+        if on_replayed:
+            on_replayed()
         with _gated(projection) as cur:
             shadow.replay(cur, batch, progress)
             tail = shadow.events - replayed

@@ -88,6 +88,10 @@ class ComplaintNotFound(NotFound):
     code = "complaint_not_found"
 
 
+class UnknownProjection(NotFound):
+    code = "unknown_projection"
+
+
 # --- domain rules (the aggregate refuses) ----------------------------------------------
 
 

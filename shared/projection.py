@@ -11,7 +11,6 @@ notification log through the same `apply` and must equal the live tables.
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID

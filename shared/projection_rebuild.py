@@ -32,15 +32,11 @@ from uuid import UUID
 
 from shared.config import SERVICES
 from shared.db import Database
-from shared.errors import NotFound
+from shared.errors import UnknownProjection
 from shared.eventstore import ComplaintsApplication
 from shared.projection import StreamProjection
 
 SHADOW_SUFFIX = "__rebuild"
-
-
-class UnknownProjection(NotFound):
-    code = "unknown_projection"
 
 
 # -- registry --------------------------------------------------------------------------
@@ -69,7 +65,9 @@ def projection_classes() -> list[type[StreamProjection]]:
     return found
 
 
-def select(names: list[str] | None, app: ComplaintsApplication, db: Database) -> list[StreamProjection]:
+def select(
+    names: list[str] | None, app: ComplaintsApplication, db: Database
+) -> list[StreamProjection]:
     projections = [cls(app, db) for cls in projection_classes()]
     if not names:
         return projections

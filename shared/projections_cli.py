@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from shared.config import Settings
 app = typer.Typer(help="Read models: rebuild from the log while live, compare with live.",
                   no_args_is_help=True)
 out = Console()
+Names = Annotated[list[str] | None, typer.Argument(help="projection names (default: all)")]
 err = Console(stderr=True)
 
 
@@ -28,6 +29,10 @@ def _selected(names: list[str] | None) -> list[Any]:
     return select(names, ComplaintsApplication(settings), Database.from_settings(settings))
 
 
+def _updater(bar: Progress, task: Any) -> Any:
+    return lambda n: bar.update(task, completed=n)
+
+
 @app.command("list")
 def list_() -> None:
     """Every projection of every service, with its tables."""
@@ -36,8 +41,7 @@ def list_() -> None:
 
 
 @app.command()
-def rebuild(names: list[str] = typer.Argument(None, help="projection names (default: all)"),
-            batch: int = typer.Option(5000)) -> None:
+def rebuild(names: Names = None, batch: int = 5000) -> None:
     """Replay the log into shadow tables while live traffic continues, then swap atomically."""
     from shared.projection_rebuild import rebuild as run
 
@@ -45,14 +49,14 @@ def rebuild(names: list[str] = typer.Argument(None, help="projection names (defa
         with Progress(TextColumn(f"rebuilding {p.name}"), BarColumn(),
                       TextColumn("{task.completed} events"), console=err) as bar:
             task = bar.add_task(p.name, total=None)
-            result = run(p, batch=batch, progress=lambda n: bar.update(task, completed=n))
+            result = run(p, batch=batch, progress=_updater(bar, task))
         err.print(f"[green]{p.name}[/] rebuilt from {result['events']} events "
                   f"({result['caught_up']} caught up at the switch), {result['streams']} streams")
 
 
 @app.command()
-def check(names: list[str] = typer.Argument(None, help="projection names (default: all)"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+def check(names: Names = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Rebuild a copy and compare it with the live tables row by row."""
     from shared.projection_rebuild import check as run
 
@@ -61,7 +65,7 @@ def check(names: list[str] = typer.Argument(None, help="projection names (defaul
         with Progress(TextColumn(f"replaying {p.name}"), BarColumn(),
                       TextColumn("{task.completed} events"), console=err) as bar:
             task = bar.add_task(p.name, total=None)
-            reports.append(run(p, progress=lambda n: bar.update(task, completed=n)))
+            reports.append(run(p, progress=_updater(bar, task)))
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in reports], default=str, indent=2) + "\n")
     table = Table(title="rebuilt vs live")
@@ -77,6 +81,7 @@ def check(names: list[str] = typer.Argument(None, help="projection names (defaul
     for r in reports:
         for t in r.tables:
             for c in t.changed[:5]:
-                err.print(f"[yellow]{t.table}[/] {c['key']}: live {c['live']} != rebuilt {c['rebuilt']}")
+                err.print(f"[yellow]{t.table}[/] {c['key']}: live {c['live']}"
+                          f" != rebuilt {c['rebuilt']}")
     if not all(r.ok for r in reports):
         raise typer.Exit(1)

@@ -17,6 +17,7 @@ from shared.shell import nameko_config
 T = TypeVar("T")
 
 OPERATOR = {"X-Sedulur-User": "op-test", "X-Sedulur-Role": "operator", "X-Sedulur-Desk": "332501"}
+AUDITOR = {"X-Sedulur-User": "aud-test", "X-Sedulur-Role": "auditor"}
 
 
 def free_port() -> int:

@@ -29,7 +29,9 @@ BATCH = 20_000
 GENESIS = b""
 
 
-def event_hash(prev: bytes | None, originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
+def event_hash(
+    prev: bytes | None, originator_id: UUID, version: int, topic: str, state: bytes
+) -> bytes:
     topic_bytes = topic.encode()
     return hashlib.sha256(
         (prev or b"")

@@ -68,11 +68,19 @@ def history(
 def state(
     complaint: str = typer.Argument(..., help="registration number or complaint id"),
     version: int = typer.Option(None, help="state after this version"),
-    at: datetime = typer.Option(None, help="state as of this ISO time (with zone)",
-                                formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]),
+    at: str = typer.Option(None, help="state as of this ISO time with zone, e.g. "
+                           "2025-11-23T10:00:00+07:00"),
 ) -> None:
     """The complaint as it was at a version or a moment (point in time)."""
-    sys.stdout.write(json.dumps(_trail().state_at(complaint, version=version, at=at),
+    from shared.errors import InvalidInput
+
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise InvalidInput("--at must be an ISO 8601 time with zone", field="at") from None
+    sys.stdout.write(json.dumps(_trail().state_at(complaint, version=version, at=moment),
                                 ensure_ascii=False, indent=2) + "\n")
 
 

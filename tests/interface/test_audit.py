@@ -23,6 +23,7 @@ OPERATOR = {"user_id": "op-ani", "role": "operator", "desk": "332501", "agency":
 VERIFIER = {"user_id": "ver-budi", "role": "verifier", "desk": None, "agency": None}
 ROUTER = {"user_id": "system:routing", "role": "system", "desk": None, "agency": None}
 DINKES = {"user_id": "opd-citra", "role": "agency", "desk": None, "agency": "DINKES"}
+TOPIC_REFERRED = "shared.complaints.domainmodel:Complaint.ReferredToOPD"
 BPJS = {"user_id": "opd-dewi", "role": "agency", "desk": None, "agency": "BPJSKES"}
 
 
@@ -45,8 +46,11 @@ def fresh_settings(sedulur_env: Settings) -> Iterator[Callable[[], Settings]]:
         drop_database(sedulur_env, name)
 
 
+Store = tuple[Settings, ComplaintsApplication, Database]
+
+
 @pytest.fixture
-def store(fresh_settings: Callable[[], Settings]) -> Iterator[tuple[Settings, ComplaintsApplication, Database]]:
+def store(fresh_settings: Callable[[], Settings]) -> Iterator[Store]:
     settings = fresh_settings()
     app = ComplaintsApplication(settings)
     db = Database.from_settings(settings, max_size=3)
@@ -115,7 +119,8 @@ def test_history_shows_every_step_and_actor_in_order_across_a_re_registration(st
     assert entries[5]["details"]["reason"].startswith("bukan wewenang")
     assert entries[5]["actor"]["agency"] == "DINKES"
     assert entries[2]["details"]["duplicate_of"] == str(first.id)
-    assert "citizen" not in entries[0]["details"] and entries[0]["details"]["citizen_nik_last4"] == "0001"
+    assert "citizen" not in entries[0]["details"]
+    assert entries[0]["details"]["citizen_nik_last4"] == "0001"
     assert all(e["hash"] and len(e["hash"]) == 64 for e in entries)
     # By complaint id, without following the link, only the second complaint's six steps.
     assert len(AuditTrail(app, db).history(str(second.id), follow_links=False)) == 6
@@ -199,7 +204,7 @@ def test_an_event_edited_with_its_hash_rewritten_breaks_the_next_link(store):
             " || uuid_send(originator_id) || int8send(originator_version)"
             " || int4send(octet_length(convert_to(%s, 'UTF8'))) || convert_to(%s, 'UTF8') || %s)"
             " WHERE notification_id = %s",
-            (f"{Complaint.ReferredToOPD.__module__}:Complaint.ReferredToOPD",) * 2 + (forged, position),
+            (TOPIC_REFERRED, TOPIC_REFERRED, forged, position),
         )
     report = verify(settings.pg_dsn)
     assert report.first is not None
@@ -211,7 +216,8 @@ def test_an_event_deleted_in_sql_is_reported_with_its_position(store):
     _, second = reject_then_reregister_and_resolve(app)
     position, _ = _row(settings, second.id, 4)
     with connect(settings.pg_dsn) as conn:
-        conn.execute("DELETE FROM eventstore.sedulur_events WHERE notification_id = %s", (position,))
+        conn.execute("DELETE FROM eventstore.sedulur_events WHERE notification_id = %s",
+                     (position,))
     report = verify(settings.pg_dsn)
     assert (report.first.position, report.first.complaint_id, report.first.kind) == (
         position, str(second.id), "event_deleted")
@@ -224,7 +230,8 @@ def test_the_last_event_deleted_with_its_hash_is_caught_by_the_anchor(store):
     anchored = anchor(settings.pg_dsn)
     position, _ = _row(settings, second.id, 6)
     with connect(settings.pg_dsn) as conn:
-        conn.execute("DELETE FROM eventstore.sedulur_events WHERE notification_id = %s", (position,))
+        conn.execute("DELETE FROM eventstore.sedulur_events WHERE notification_id = %s",
+                     (position,))
         conn.execute("DELETE FROM audit.event_hashes WHERE notification_id = %s", (position,))
     report = verify(settings.pg_dsn)
     assert [p.kind for p in report.problems] == ["anchor_mismatch"]
@@ -261,8 +268,8 @@ def test_a_registered_event_stored_in_the_v1_shape_still_loads(store):
     assert b"duplicate_of" not in encoded and b"class_version" not in encoded
     with connect(settings.pg_dsn) as conn:
         conn.execute(
-            "INSERT INTO eventstore.sedulur_events (originator_id, originator_version, topic, state)"
-            " VALUES (%s, 1, %s, %s)",
+            "INSERT INTO eventstore.sedulur_events"
+            " (originator_id, originator_version, topic, state) VALUES (%s, 1, %s, %s)",
             (old_id, "shared.complaints.domainmodel:Complaint.Registered", encoded),
         )
     loaded = app.repository.get(old_id)

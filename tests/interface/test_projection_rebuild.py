@@ -38,7 +38,8 @@ def live(sedulur_env: Settings) -> Iterator[tuple[ComplaintsApplication, Databas
     drop_database(sedulur_env, name)
 
 
-def actor(role: str, user: str, desk: str | None = None, agency: str | None = None) -> dict[str, Any]:
+def actor(role: str, user: str, desk: str | None = None,
+          agency: str | None = None) -> dict[str, Any]:
     return {"user_id": user, "role": role, "desk": desk, "agency": agency}
 
 

@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--db", default="sedulur_bench_replay")
     parser.add_argument("--reuse", action="store_true", help="keep an already filled store")
+    parser.add_argument("--skip-append", action="store_true", help="skip the trigger-cost part")
     args = parser.parse_args()
 
     base = Settings()
@@ -171,7 +172,8 @@ def main() -> None:
     if have < args.events:
         n, seconds = fill(app, args.events - have)
         print(f"fill (batched app.save of 500 aggregates, trigger on): {rate(n, seconds)}")
-    append_cost(app, dsn)
+    if not args.skip_append:
+        append_cost(app, dsn)
     with connect(dsn) as conn:
         conn.execute("VACUUM ANALYZE eventstore.sedulur_events")
         conn.execute("VACUUM ANALYZE audit.event_hashes")

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared.complaints.domainmodel import Complaint  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.db import Database, connect  # noqa: E402
+from shared.db import Database  # noqa: E402
+from shared.db import connect as _connect  # noqa: E402
 from shared.eventstore import ComplaintsApplication  # noqa: E402
 from shared.migrations import create_database, migrate  # noqa: E402
 
@@ -37,6 +38,17 @@ OPERATOR = {"user_id": "op-1", "role": "operator", "desk": "332501", "agency": N
 VERIFIER = {"user_id": "ver-1", "role": "verifier", "desk": None, "agency": None}
 ROUTER = {"user_id": "routing", "role": "system", "desk": None, "agency": None}
 AGENCY = {"user_id": "opd-1", "role": "agency", "desk": None, "agency": "DINKES"}
+
+
+def connect(dsn: str) -> Any:
+    """The shared server runs out of connections when many runs share it: retry a while."""
+    for attempt in range(30):
+        try:
+            return _connect(dsn)
+        except Exception:
+            if attempt == 29:
+                raise
+            time.sleep(2)
 
 
 def lifecycle(i: int, rng: random.Random) -> Complaint:
@@ -198,7 +210,8 @@ def main() -> None:
     for projection in select(None, app, db):
         start = time.perf_counter()
         result = rebuild(projection)
-        print(f"rebuild {projection.name:<26} {rate(result['events'], time.perf_counter() - start)}")
+        seconds = time.perf_counter() - start
+        print(f"rebuild {projection.name:<26} {rate(result['events'], seconds)}")
 
     from shared.audit.chain import anchor, verify
 
@@ -211,7 +224,8 @@ def main() -> None:
     start = time.perf_counter()
     anchored = anchor(dsn)
     if anchored:
-        print(f"anchor (first over the log): {rate(anchored['events'], time.perf_counter() - start)}")
+        seconds = time.perf_counter() - start
+        print(f"anchor (first over the log): {rate(anchored['events'], seconds)}")
     app.close()
     db.close()
 

@@ -95,7 +95,8 @@ def verify(
     last: dict[UUID, tuple[int, bytes]] = {}
     rolling = GENESIS
     with connect(dsn) as conn:
-        total = conn.execute("SELECT count(*) FROM eventstore.sedulur_events").fetchone()[0]
+        counted = conn.execute("SELECT count(*) FROM eventstore.sedulur_events").fetchone()
+        total = counted[0] if counted else 0
         anchors = conn.execute(
             "SELECT up_to_notification_id, events, rolling_hash FROM audit.anchors"
             " ORDER BY up_to_notification_id"

@@ -109,6 +109,7 @@ class AuditTrail:
         stored = {r["version"]: r for r in rows}
         out: list[dict[str, Any]] = []
         registration_number = None
+        event: Any
         for event in self.app.events.get(complaint_id):
             state = dict(event.__dict__)
             registration_number = state.get("registration_number", registration_number)
@@ -139,7 +140,7 @@ class AuditTrail:
                  at: datetime | None = None) -> dict[str, Any]:
         """The complaint as it was at `version`, or after the last event at or before `at`."""
         complaint_id = self.resolve(reference)
-        events = list(self.app.events.get(complaint_id))
+        events: list[Any] = list(self.app.events.get(complaint_id))
         latest = events[-1].originator_version
         if at is not None:
             if at.tzinfo is None:

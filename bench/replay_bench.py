@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -94,7 +95,7 @@ def fill(app: ComplaintsApplication, target: int, batch: int = 500) -> tuple[int
     return events, time.perf_counter() - start
 
 
-def append_cost(app: ComplaintsApplication, dsn: str) -> None:
+def append_cost(app: ComplaintsApplication, dsn: str, rounds: int = 6) -> None:
     """The trigger's cost on the two append shapes, measured back to back."""
     rng = random.Random(1)
 
@@ -124,19 +125,26 @@ def append_cost(app: ComplaintsApplication, dsn: str) -> None:
             conn.execute("ALTER TABLE eventstore.sedulur_events "
                          f"{'ENABLE' if enabled else 'DISABLE'} TRIGGER sedulur_events_chain")
 
-    results: dict[str, list[str]] = {"single-event saves": [], "batched saves (100 aggr.)": []}
+    # Alternate on/off in short rounds so the neighbours' noise on a shared machine hits both
+    # settings alike; report every round and the median per setting.
+    rates: dict[tuple[str, bool], list[float]] = {}
     try:
-        for enabled in (True, False, True, False):
-            trigger(enabled)
-            label = "trigger on " if enabled else "trigger off"
-            results["single-event saves"].append(f"{label}: {rate(1000, singles(1000))}")
-            results["batched saves (100 aggr.)"].append(f"{label}: {rate(*batched(30))}")
+        for r in range(rounds):
+            for enabled in ((True, False) if r % 2 == 0 else (False, True)):
+                trigger(enabled)
+                seconds = singles(300)
+                rates.setdefault(("single-event saves", enabled), []).append(300 / seconds)
+                n, seconds = batched(10)
+                rates.setdefault(("batched saves, 100 aggregates", enabled), []).append(
+                    n / seconds)
     finally:
         trigger(True)
-    for shape, lines in results.items():
-        print(f"append, {shape}:")
-        for line in lines:
-            print(f"  {line}")
+    for shape in ("single-event saves", "batched saves, 100 aggregates"):
+        on, off = rates[(shape, True)], rates[(shape, False)]
+        print(f"append, {shape} (events/s per round; median):")
+        print(f"  trigger on : {' '.join(f'{x:,.0f}' for x in on)}; median {median(on):,.0f}")
+        print(f"  trigger off: {' '.join(f'{x:,.0f}' for x in off)}; median {median(off):,.0f}")
+        print(f"  on/off: {median(on) / median(off):.2f}")
     # The appends with the trigger off have no hash rows: give them theirs, as if the
     # trigger had run, so the verify below walks an intact store.
     with connect(dsn) as conn:
@@ -168,6 +176,8 @@ def main() -> None:
     parser.add_argument("--db", default="sedulur_bench_replay")
     parser.add_argument("--reuse", action="store_true", help="keep an already filled store")
     parser.add_argument("--skip-append", action="store_true", help="skip the trigger-cost part")
+    parser.add_argument("--only-append", action="store_true", help="only the trigger-cost part")
+    parser.add_argument("--append-rounds", type=int, default=6)
     args = parser.parse_args()
 
     base = Settings()
@@ -185,7 +195,9 @@ def main() -> None:
         n, seconds = fill(app, args.events - have)
         print(f"fill (batched app.save of 500 aggregates, trigger on): {rate(n, seconds)}")
     if not args.skip_append:
-        append_cost(app, dsn)
+        append_cost(app, dsn, args.append_rounds)
+    if args.only_append:
+        return
     with connect(dsn) as conn:
         conn.execute("VACUUM ANALYZE eventstore.sedulur_events")
         conn.execute("VACUUM ANALYZE audit.event_hashes")

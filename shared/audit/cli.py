@@ -29,8 +29,12 @@ def _trail() -> Any:
     return AuditTrail(ComplaintsApplication(settings), Database.from_settings(settings, max_size=2))
 
 
+_SHOWN = {"registration_number", "kabupaten", "desk"}  # already in their own columns
+
+
 def _details(details: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in details.items() if v not in (None, "", [], {}))
+    return ", ".join(f"{k}={v}" for k, v in details.items()
+                     if k not in _SHOWN and v not in (None, "", [], {}))
 
 
 @app.command()

@@ -278,3 +278,26 @@ def test_a_registered_event_stored_in_the_v1_shape_still_loads(store):
     assert loaded.stage.value == "registered"
     # And the old event carries a hash like any other: the trigger fires on every insert.
     assert verify(settings.pg_dsn).ok
+
+
+def test_the_audit_command_line_exports_history_and_fails_verify_on_tampering(store, monkeypatch):
+    from typer.testing import CliRunner
+
+    from shared.audit.cli import app as audit_cli
+
+    settings, app, _ = store
+    _, second = reject_then_reregister_and_resolve(app)
+    monkeypatch.setenv("SEDULUR_PG_DSN", settings.pg_dsn)
+    runner = CliRunner()
+    result = runner.invoke(audit_cli, ["history", "3325-251123-0002", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert [e["event"] for e in json.loads(result.stdout)][-1] == "Resolved"
+    assert runner.invoke(audit_cli, ["verify"]).exit_code == 0
+    position, state = _row(settings, second.id, 6)
+    with connect(settings.pg_dsn) as conn:
+        conn.execute("UPDATE eventstore.sedulur_events SET state = %s WHERE notification_id = %s",
+                     (state.replace(b"diaktifkan", b"ditolak"), position))
+    result = runner.invoke(audit_cli, ["verify", "--json"])
+    assert result.exit_code == 1
+    assert f"position {position}" in result.output
+    assert str(second.id) in result.output

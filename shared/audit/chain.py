@@ -120,13 +120,14 @@ def verify(
                 next_anchor += 1
 
         while True:
+            # Binary results: bytea arrives as bytes instead of hex text to decode in Python.
             rows = conn.execute(
                 "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,"
                 " e.state, h.prev_hash, h.hash FROM eventstore.sedulur_events e"
                 " LEFT JOIN audit.event_hashes h ON h.originator_id = e.originator_id"
                 "  AND h.originator_version = e.originator_version"
                 " WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s",
-                (position, batch),
+                (position, batch), binary=True,
             ).fetchall()
             if not rows:
                 break

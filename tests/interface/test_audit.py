@@ -18,6 +18,7 @@ from shared.config import Settings
 from shared.db import Database, connect
 from shared.errors import InvalidInput
 from shared.eventstore import ComplaintsApplication
+from tests.helpers import fresh_databases
 
 OPERATOR = {"user_id": "op-ani", "role": "operator", "desk": "332501", "agency": None}
 VERIFIER = {"user_id": "ver-budi", "role": "verifier", "desk": None, "agency": None}
@@ -28,22 +29,9 @@ BPJS = {"user_id": "opd-dewi", "role": "agency", "desk": None, "agency": "BPJSKE
 
 
 @pytest.fixture
-def fresh_settings(sedulur_env: Settings) -> Iterator[Callable[[], Settings]]:
-    """Factory of fresh migrated databases next to the run's one; dropped afterwards."""
-    from shared.migrations import create_database, drop_database, migrate
-
-    made: list[str] = []
-
-    def make() -> Settings:
-        name = f"{sedulur_env.pg.dbname}_audit_{uuid.uuid4().hex[:6]}"
-        settings = Settings(pg_dsn=create_database(sedulur_env, name))
-        made.append(name)
-        migrate(settings)
-        return settings
-
-    yield make
-    for name in made:
-        drop_database(sedulur_env, name)
+def fresh_settings(_servers: dict[str, str]) -> Iterator[Callable[[], Settings]]:
+    """Factory of fresh migrated databases (no broker needed); dropped afterwards."""
+    yield from fresh_databases(_servers["pg"])
 
 
 Store = tuple[Settings, ComplaintsApplication, Database]

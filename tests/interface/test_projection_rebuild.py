@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from shared.complaints.domainmodel import Complaint, Stage, complaint_id_for
-from shared.config import Settings
 from shared.db import Database, connect
 from shared.errors import NotFound
 from shared.eventstore import ComplaintsApplication
 from shared.projection_rebuild import check, projection_classes, rebuild, select
+from tests.helpers import fresh_databases
 
 EXPECTED = {"intake.complaint_status", "intake.operator_activity", "routing.agency_queue",
             "sla.deadlines"}
@@ -24,18 +23,14 @@ CATEGORIES = {"kis": "DINKES", "pkh": "DINSOS", "kip": "DISDIK", "rtlh": "DPRKP"
 
 
 @pytest.fixture
-def live(sedulur_env: Settings) -> Iterator[tuple[ComplaintsApplication, Database, list[Any]]]:
-    from shared.migrations import create_database, drop_database, migrate
-
-    name = f"{sedulur_env.pg.dbname}_proj_{uuid.uuid4().hex[:6]}"
-    settings = Settings(pg_dsn=create_database(sedulur_env, name))
-    migrate(settings)
-    app = ComplaintsApplication(settings)
-    db = Database.from_settings(settings, max_size=6)
-    yield app, db, select(None, app, db)
-    app.close()
-    db.close()
-    drop_database(sedulur_env, name)
+def live(_servers: dict[str, str]) -> Iterator[tuple[ComplaintsApplication, Database, list[Any]]]:
+    for make in fresh_databases(_servers["pg"]):
+        settings = make()
+        app = ComplaintsApplication(settings)
+        db = Database.from_settings(settings, max_size=6)
+        yield app, db, select(None, app, db)
+        app.close()
+        db.close()
 
 
 def actor(role: str, user: str, desk: str | None = None,

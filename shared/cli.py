@@ -135,6 +135,8 @@ _mount_optional("routing", "services.routing.cli", "Routing tables and agency wo
 _mount_optional("sla", "services.sla.cli", "SLA policies, timer pass, deadlines, board.")
 _mount_optional("rabbit", "shared.rabbit_cli", "RabbitMQ definitions: generate, load.")
 _mount_optional("intake", "services.intake.cli", "Intake: backfill paper complaints from CSV.")
+_mount_optional("audit", "shared.audit.cli", "Auditor tools: history, state, verify, anchor.")
+_mount_optional("projections", "shared.projections_cli", "Read models: list, rebuild, check.")
 
 
 def main() -> None:

@@ -104,6 +104,10 @@ class OperatorSessionNotFound(NotFound):
     code = "operator_session_not_found"
 
 
+class UnknownProjection(NotFound):
+    code = "unknown_projection"
+
+
 # --- domain rules (the aggregate refuses) ----------------------------------------------
 
 

@@ -10,6 +10,7 @@ notification log through the same `apply` and must equal the live tables.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
@@ -28,6 +29,12 @@ class StreamProjection:
         self.app = app
         self.db = db
 
+    @property
+    def gate_key(self) -> int:
+        """Advisory-lock key of this projection: shared by catch-ups, exclusive for a swap."""
+        digest = hashlib.sha256(f"sedulur.projection:{self.name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
     # -- to implement ----------------------------------------------------------------
     def apply(self, cur: Any, event: Any) -> None:
         handler = getattr(self, "on_" + event_type_name(event), None)
@@ -39,10 +46,14 @@ class StreamProjection:
         """Apply whatever of this stream is not applied yet; returns events applied."""
         tracking = f"{self.schema}.projection_tracking"
         with self.db.transaction() as cur:
+            # The shared gate lets an online rebuild (shared/projection_rebuild.py) wait for
+            # in-flight catch-ups and hold new ones off while it swaps tables; same statement,
+            # so no extra round trip.
             cur.execute(
-                f"INSERT INTO {tracking} (projection, complaint_id, version) VALUES (%s, %s, 0)"
-                " ON CONFLICT DO NOTHING",
-                (self.name, complaint_id),
+                "WITH gate AS (SELECT pg_advisory_xact_lock_shared(%s))"
+                f" INSERT INTO {tracking} (projection, complaint_id, version)"
+                " SELECT %s, %s, 0 FROM gate ON CONFLICT DO NOTHING",
+                (self.gate_key, self.name, complaint_id),
             )
             cur.execute(
                 f"SELECT version FROM {tracking} WHERE projection = %s AND complaint_id = %s"

@@ -17,6 +17,7 @@ from shared.shell import nameko_config
 T = TypeVar("T")
 
 OPERATOR = {"X-Sedulur-User": "op-test", "X-Sedulur-Role": "operator", "X-Sedulur-Desk": "332501"}
+AUDITOR = {"X-Sedulur-User": "aud-test", "X-Sedulur-Role": "auditor"}
 
 
 def free_port() -> int:
@@ -86,3 +87,28 @@ def valid_complaint(nik: str = "3325014507900001", **overrides: Any) -> dict[str
     }
     body.update(overrides)
     return body
+
+
+def fresh_databases(pg_dsn: str) -> Iterator[Callable[[], Settings]]:
+    """A generator for a fixture: yields a factory of fresh migrated databases on the server
+    of `pg_dsn` (no broker involved) and drops them when the fixture ends."""
+    import os
+    import uuid
+
+    from shared.migrations import create_database, drop_database, migrate
+
+    base = Settings(pg_dsn=pg_dsn)
+    made: list[str] = []
+
+    def make() -> Settings:
+        name = f"sedulur_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        settings = Settings(pg_dsn=create_database(base, name))
+        made.append(name)
+        migrate(settings)
+        return settings
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            drop_database(base, name)

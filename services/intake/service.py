@@ -12,14 +12,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+import os
 from typing import Any
 
 import eventlet
 from nameko.rpc import rpc
+from nameko.timer import timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from shared import categories
+from shared.audit.http import point_in_time, require_auditor
 from shared.envelope import CloudEvent
 from shared.errors import (
     ComplaintNotFound,
@@ -67,6 +70,9 @@ def _created(result: Any) -> Response:
 
 def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+# Seconds between anchors of the whole notification log (sedulur audit anchor does the same).
+ANCHOR_INTERVAL = int(os.environ.get("SEDULUR_AUDIT_ANCHOR_INTERVAL", "600"))
 
 
 class IntakeService(Observable):
@@ -303,6 +309,36 @@ class IntakeService(Observable):
     @event_handler("routing", "Resolved")
     def on_resolved(self, message: dict[str, Any]) -> None:
         self._project(message)
+
+    # -- auditor: read-only history, point-in-time state, anchors (issue 8) ---------------
+    @http("GET", "/audit/complaints/<string:reference>/history")
+    @handle_errors
+    def audit_history(self, request: Request, reference: str) -> Response:
+        from shared.audit.history import AuditTrail, history_csv
+
+        require_auditor(request)
+        follow = request.args.get("follow_links", "true").lower() not in ("0", "false", "no")
+        entries = AuditTrail(self.ctx.app, self.ctx.db).history(reference, follow_links=follow)
+        if request.args.get("format") == "csv":
+            return Response(history_csv(entries), mimetype="text/csv", headers={
+                "Content-Disposition": f'attachment; filename="history-{reference}.csv"'})
+        return json_response({"complaint": reference, "events": entries})
+
+    @http("GET", "/audit/complaints/<string:reference>/state")
+    @handle_errors
+    def audit_state(self, request: Request, reference: str) -> Response:
+        from shared.audit.history import AuditTrail
+
+        require_auditor(request)
+        version, at = point_in_time(request)
+        return json_response(
+            AuditTrail(self.ctx.app, self.ctx.db).state_at(reference, version=version, at=at))
+
+    @timer(interval=ANCHOR_INTERVAL)
+    def anchor_log(self) -> None:
+        from shared.audit.chain import anchor
+
+        anchor(self.ctx.db.dsn)
 
 
 SERVICE = IntakeService

@@ -1,0 +1,1 @@
+"""Auditing: complaint histories, point-in-time state, the tamper-evident hash chain."""

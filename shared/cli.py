@@ -130,6 +130,7 @@ def demo(complaints: int = typer.Option(60, help="how many complaints the simula
 _mount_optional("dtks", "services.dtks_sync.cli", "DTKS replica: generate, import, lookup.")
 _mount_optional("routing", "services.routing.cli", "Routing tables and agency work queues.")
 _mount_optional("sla", "services.sla.cli", "SLA policies, timer pass, deadlines, board.")
+_mount_optional("bench", "bench.cli", "Benchmarks beside the raw PostgreSQL / RabbitMQ ceilings.")
 
 
 def main() -> None:

@@ -154,11 +154,16 @@ def relay_backlog(settings: Settings, backlog: int, profile: Path | None = None)
 
     relay = Relay(settings, on_batch=on_batch)
 
+    failure: list[BaseException] = []
+
     def run() -> None:
         if profiler:
             profiler.enable()
         try:
             relay.run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller below
+            failure.append(exc)
+            done.set()
         finally:
             if profiler:
                 profiler.disable()
@@ -172,6 +177,8 @@ def relay_backlog(settings: Settings, backlog: int, profile: Path | None = None)
     thread.join(timeout=30)
     if profiler and profile:
         profiler.dump_stats(str(profile))
+    if failure:
+        raise failure[0]
     if not finished or len(batches) < 2:
         raise TimeoutError(f"relay reached {relay.position} of {last} in {took:.0f}s")
     (t0, p0), (t1, p1) = batches[0], batches[-1]
@@ -229,7 +236,6 @@ def _lookup_measures(key: str, label: str, samples: list[float], took: float) ->
 
 def lookups_direct(settings: Settings, niks: list[str]) -> list[Measure]:
     from services.dtks_sync.application import DtksReplica
-
     from shared.db import Database
 
     db = Database.from_settings(settings, max_size=2)
@@ -418,14 +424,15 @@ def wait_terminal(settings: Settings, ids: list[UUID],
 
 
 def e2e_fixed_rate(settings: Settings, gen: LoadGenerator, rate: float, seconds: float,
-                   first: int = 0) -> list[Measure]:
+                   first: int = 0, drain_timeout: float = 120) -> list[Measure]:
     """Latency register → referred at a fixed arrival rate: from just before the POST to
     the ReferredToOPD event's own timestamp in the store."""
     from bench.loadgen import fixed_rate
 
     run = drive(settings, gen, fixed_rate(rate, seconds), clients=64, first=first)
     ok = [s for s in run.sent if s.complaint_id]
-    times = wait_terminal(settings, [s.complaint_id for s in ok], timeout=120)  # type: ignore[misc]
+    times = wait_terminal(settings, [s.complaint_id for s in ok],  # type: ignore[misc]
+                          timeout=drain_timeout)
     referred = [(times[s.complaint_id]["ReferredToOPD"] - s.posted_at) * 1000 for s in ok
                 if "ReferredToOPD" in times[s.complaint_id]]  # type: ignore[index]
     rejected = [(times[s.complaint_id]["Rejected"] - s.posted_at) * 1000 for s in ok
@@ -435,7 +442,7 @@ def e2e_fixed_rate(settings: Settings, gen: LoadGenerator, rate: float, seconds:
     took = run.ended - run.started
     detail = {"arrival_rate": rate, "seconds": seconds, "sent": len(run.sent),
               "errors": len(run.sent) - len(ok), "referred": len(referred),
-              "rejected": len(rejected), "not_terminal_after_120s": stuck,
+              "rejected": len(rejected), f"not_terminal_after_{drain_timeout:.0f}s": stuck,
               "p50_ms": round(percentile(referred, 50), 1),
               "p95_ms": round(percentile(referred, 95), 1),
               "p99_ms": round(percentile(referred, 99), 1),
@@ -463,13 +470,16 @@ def e2e_fixed_rate(settings: Settings, gen: LoadGenerator, rate: float, seconds:
 
 
 def e2e_sustained(settings: Settings, gen: LoadGenerator, count: int, clients: int,
-                  first: int = 0) -> list[Measure]:
+                  first: int = 0, seconds_cap: float = 600,
+                  drain_timeout: float = 300) -> list[Measure]:
     """Closed loop: `clients` desks posting as fast as they are answered. Sustained rate =
     complaints that reached ReferredToOPD or Rejected, from the first POST to the last
     terminal event, so a backlog left behind the HTTP answers is counted, not hidden."""
-    run = drive(settings, gen, None, count=count, clients=clients, first=first)
+    run = drive(settings, gen, None, count=count, clients=clients, first=first,
+                seconds_cap=seconds_cap)
     ok = [s for s in run.sent if s.complaint_id]
-    times = wait_terminal(settings, [s.complaint_id for s in ok], timeout=300)  # type: ignore[misc]
+    times = wait_terminal(settings, [s.complaint_id for s in ok],  # type: ignore[misc]
+                          timeout=drain_timeout)
     ends = [min(v.get("ReferredToOPD", 1e20), v.get("Rejected", 1e20)) for v in times.values()]
     ends = [e for e in ends if e < 1e19]
     span = (max(ends) - run.started) if ends else float("nan")
@@ -484,7 +494,10 @@ def e2e_sustained(settings: Settings, gen: LoadGenerator, count: int, clients: i
     return [
         Measure("e2e_sustained", f"end-to-end complaints/s ({clients} desks, closed loop)",
                 len(ends) / span if span == span and span > 0 else 0.0, "complaints/s",
-                "sedulur", span, detail={"complaints": count, "errors": len(run.sent) - len(ok),
+                "sedulur", span, detail={"posted": len(ok), "not_sent_time_cap": sum(
+                    1 for s in run.sent if s.error == "not sent: time cap"),
+                                         "errors": sum(1 for s in run.sent if s.error and
+                                                       s.error != "not sent: time cap"),
                                          "terminal": len(ends),
                                          "post_rate": round(registered_rate, 1),
                                          "post_seconds": round(post_span, 1),
@@ -497,13 +510,14 @@ def e2e_sustained(settings: Settings, gen: LoadGenerator, count: int, clients: i
 
 
 def office_day_run(settings: Settings, gen: LoadGenerator, count: int, seconds: float,
-                   first: int = 0) -> Measure:
+                   first: int = 0, drain_timeout: float = 300) -> Measure:
     from bench.loadgen import hourly_histogram, office_day
 
     offsets = office_day(count, seconds)
     run = drive(settings, gen, offsets, clients=64, first=first)
     ok = [s for s in run.sent if s.complaint_id]
-    times = wait_terminal(settings, [s.complaint_id for s in ok], timeout=300)  # type: ignore[misc]
+    times = wait_terminal(settings, [s.complaint_id for s in ok],  # type: ignore[misc]
+                          timeout=drain_timeout)
     lat = [(v["ReferredToOPD"] - s.posted_at) * 1000 for s in ok
            if "ReferredToOPD" in (v := times[s.complaint_id])]  # type: ignore[index]
     return Measure("day_p99", f"office day compressed to {seconds:.0f} s: register→referred p99",

@@ -38,16 +38,20 @@ class Sizes:
     fixed_seconds: float
     sustained_count: int
     sustained_clients: int
+    sustained_cap: float      # stop posting after this many seconds, whatever is left
+    drain_timeout: float      # wait at most this long for complaints to become terminal
     day_count: int            # 0: skip the compressed office day
     day_seconds: float
 
 
 QUICK = Sizes(seconds=1, rounds=3, copy_rows=300_000, messages=20_000, relay_backlog=20_000,
-              dtks_people=200_000, lookups=2_000, fixed_rate=50, fixed_seconds=12,
-              sustained_count=1_500, sustained_clients=24, day_count=0, day_seconds=0)
+              dtks_people=200_000, lookups=1_000, fixed_rate=50, fixed_seconds=12,
+              sustained_count=2_000, sustained_clients=24, sustained_cap=20, drain_timeout=60,
+              day_count=0, day_seconds=0)
 FULL = Sizes(seconds=2, rounds=5, copy_rows=1_000_000, messages=100_000, relay_backlog=60_000,
              dtks_people=1_000_000, lookups=10_000, fixed_rate=50, fixed_seconds=60,
-             sustained_count=6_000, sustained_clients=32, day_count=3_000, day_seconds=60)
+             sustained_count=12_000, sustained_clients=32, sustained_cap=60, drain_timeout=180,
+             day_count=3_000, day_seconds=60)
 
 
 def say(text: str) -> None:
@@ -60,13 +64,21 @@ class Runner:
 
     def stage(self, name: str, fn: Callable[[], Any]) -> Any:
         say(f"{name} …")
-        try:
-            out = fn()
-        except Exception as exc:  # noqa: BLE001 - reported in the results, run goes on
-            self.result.errors[name] = f"{exc.__class__.__name__}: {exc}"
-            say(f"{name} FAILED: {exc.__class__.__name__}: {exc}")
-            traceback.print_exc()
-            return None
+        for attempt in (1, 2):
+            try:
+                out = fn()
+                break
+            except Exception as exc:  # noqa: BLE001 - reported in the results, run goes on
+                # A shared PostgreSQL out of connection slots (other runs on the box) is
+                # worth one more try; anything else is a finding.
+                if attempt == 1 and "too many clients" in str(exc):
+                    say(f"{name}: PostgreSQL has no free connection slot; retrying in 10 s")
+                    time.sleep(10)
+                    continue
+                self.result.errors[name] = f"{exc.__class__.__name__}: {exc}"
+                say(f"{name} FAILED: {exc.__class__.__name__}: {exc}")
+                traceback.print_exc()
+                return None
         measures = out if isinstance(out, list | tuple) else [out]
         for m in measures:
             if isinstance(m, Measure):
@@ -124,6 +136,8 @@ def run(quick: bool, keep: bool = False, profile_relay: Path | None = None,
     with env.isolated(keep=keep) as settings, tempfile.TemporaryDirectory(
             prefix="sedulur-bench-") as tmp:
         work = Path(tmp)
+        logs = env.ROOT / "var" / "bench-logs" / meta["date"].replace(":", "")
+        meta["service_logs"] = str(logs)
         meta["versions"] = env.versions(settings)
         r.stage("raw commits and event appends, interleaved", lambda: interleaved(
             settings, [ceilings.PgCommit, ceilings.PgCommitLocked, ceilings.PgRoundTrip,
@@ -136,8 +150,8 @@ def run(quick: bool, keep: bool = False, profile_relay: Path | None = None,
         dtks_file = work / "dtks.csv"
         r.stage("DTKS generate + import",
                 lambda: pipeline.dtks_import(settings, dtks_file, sizes.dtks_people))
-        if dtks_file.exists():
-            _end_to_end(r, settings, sizes, dtks_file, work)
+        if result.get("dtks_import"):
+            _end_to_end(r, settings, sizes, dtks_file, logs)
         else:
             result.errors["end-to-end"] = "skipped: no DTKS slice (the import stage failed)"
         r.stage("projection rebuild", lambda: pipeline.rebuilds(settings))
@@ -155,31 +169,34 @@ def run(quick: bool, keep: bool = False, profile_relay: Path | None = None,
     return result
 
 
-def _end_to_end(r: Runner, settings: Any, sizes: Sizes, dtks_file: Path, work: Path) -> None:
-    from services.dtks_sync.generator import kecamatan_codes
-
+def _end_to_end(r: Runner, settings: Any, sizes: Sizes, dtks_file: Path, logs: Path) -> None:
     from bench.loadgen import LoadGenerator, read_people
+    from services.dtks_sync.generator import kecamatan_codes
 
     people = read_people(dtks_file)
     gen = LoadGenerator(people, kecamatan_codes(settings.default_kabupaten), run_tag="bench")
     say("starting the five services and the relay as processes …")
     try:
-        with pipeline.stack(settings, work / "logs") as running:
+        with pipeline.stack(settings, logs) as running:
             niks = [p["NIK"] for p in people[: sizes.lookups]]
             r.stage("NIK lookup (replica direct)", lambda: pipeline.lookups_direct(running, niks))
             r.stage("NIK lookup (RPC)", lambda: pipeline.lookups_rpc(running, niks))
             first = 0
             r.stage(f"end-to-end at {sizes.fixed_rate:.0f}/s",
                     lambda: pipeline.e2e_fixed_rate(running, gen, sizes.fixed_rate,
-                                                    sizes.fixed_seconds, first=first))
+                                                    sizes.fixed_seconds, first=first,
+                                                    drain_timeout=sizes.drain_timeout))
             first += int(sizes.fixed_rate * sizes.fixed_seconds)
             r.stage("end-to-end sustained",
                     lambda: pipeline.e2e_sustained(running, gen, sizes.sustained_count,
-                                                   sizes.sustained_clients, first=first))
+                                                   sizes.sustained_clients, first=first,
+                                                   seconds_cap=sizes.sustained_cap,
+                                                   drain_timeout=sizes.drain_timeout))
             first += sizes.sustained_count
             if sizes.day_count:
                 r.stage("office day", lambda: pipeline.office_day_run(
-                    running, gen, sizes.day_count, sizes.day_seconds, first=first))
+                    running, gen, sizes.day_count, sizes.day_seconds, first=first,
+                    drain_timeout=sizes.drain_timeout))
     except Exception as exc:  # noqa: BLE001 - the stack failed to start or stop
         r.result.errors["service stack"] = f"{exc.__class__.__name__}: {exc}"
         say(f"stack FAILED: {exc}")

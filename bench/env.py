@@ -124,8 +124,14 @@ def isolated(keep: bool = False) -> Iterator[Settings]:
             else:
                 os.environ[k] = v
         if not keep:
-            drop_database(base, name)
-            admin.delete_vhost(name)
+            # Never lose a run's results to a failed clean-up (a broker restarted by
+            # someone else's fault test, say): say what is left behind instead.
+            for what, drop in (("database", lambda: drop_database(base, name)),
+                               ("vhost", lambda: admin.delete_vhost(name))):
+                try:
+                    drop()
+                except Exception as exc:  # noqa: BLE001
+                    print(f"[bench] could not drop {what} {name}: {exc}", flush=True)
 
 
 def vhost_of(settings: Settings) -> str:

@@ -58,6 +58,14 @@ def say(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')} load {env.load()[0]:.2f}] {text}", flush=True)
 
 
+def _transient(exc: BaseException) -> bool:
+    """A shared server out of connection slots or restarted under us (other runs and fault
+    tests use the same PostgreSQL and RabbitMQ): worth one more try, not a finding."""
+    text = f"{exc.__class__.__name__} {exc}"
+    return any(s in text for s in ("too many clients", "Connection refused", "BrokenPipe",
+                                   "ConnectionReset", "Broken pipe"))
+
+
 class Runner:
     def __init__(self, result: RunResult) -> None:
         self.result = result
@@ -69,10 +77,8 @@ class Runner:
                 out = fn()
                 break
             except Exception as exc:  # noqa: BLE001 - reported in the results, run goes on
-                # A shared PostgreSQL out of connection slots (other runs on the box) is
-                # worth one more try; anything else is a finding.
-                if attempt == 1 and "too many clients" in str(exc):
-                    say(f"{name}: PostgreSQL has no free connection slot; retrying in 10 s")
+                if attempt == 1 and _transient(exc):
+                    say(f"{name}: {exc.__class__.__name__}: {exc}; retrying in 10 s")
                     time.sleep(10)
                     continue
                 self.result.errors[name] = f"{exc.__class__.__name__}: {exc}"

@@ -107,8 +107,12 @@ def isolated(keep: bool = False) -> Iterator[Settings]:
     run_id = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
     name = f"sedulur_bench_{run_id}"
     dsn = create_database(base, name)
-    admin = RabbitAdmin(base.rabbit_management_url)
-    admin.create_vhost(name)
+    admin = RabbitAdmin(base.rabbit_management_url, timeout=60)
+    try:
+        admin.create_vhost(name)
+    except Exception:
+        drop_database(base, name)
+        raise
     amqp = urlparse(base.amqp_uri)
     saved = {k: os.environ.get(k) for k in ("SEDULUR_PG_DSN", "SEDULUR_AMQP_URI", "SEDULUR_VHOST")}
     os.environ.update({"SEDULUR_PG_DSN": dsn, "SEDULUR_VHOST": name,

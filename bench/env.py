@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,11 +109,15 @@ def isolated(keep: bool = False) -> Iterator[Settings]:
     name = f"sedulur_bench_{run_id}"
     dsn = create_database(base, name)
     admin = RabbitAdmin(base.rabbit_management_url, timeout=60)
-    try:
-        admin.create_vhost(name)
-    except Exception:
-        drop_database(base, name)
-        raise
+    for attempt in range(6):  # a busy shared broker's management API drops connections
+        try:
+            admin.create_vhost(name)
+            break
+        except Exception:
+            if attempt == 5:
+                drop_database(base, name)
+                raise
+            time.sleep(10)
     amqp = urlparse(base.amqp_uri)
     saved = {k: os.environ.get(k) for k in ("SEDULUR_PG_DSN", "SEDULUR_AMQP_URI", "SEDULUR_VHOST")}
     os.environ.update({"SEDULUR_PG_DSN": dsn, "SEDULUR_VHOST": name,

@@ -212,3 +212,21 @@ def write(result: RunResult, *, json_dir: Path, markdown_path: Path,
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     markdown_path.write_text(render_markdown(result, analysis))
     return json_path, markdown_path
+
+
+def load(path: Path) -> RunResult:
+    """A run back from its JSON file (to re-render the page after editing the analysis)."""
+    doc = json.loads(Path(path).read_text())
+    result = RunResult(doc["meta"], errors=doc.get("errors") or {})
+    for m in doc["measures"]:
+        result.add(Measure(**m))
+    return result
+
+
+if __name__ == "__main__":  # python -m bench.report bench/results/<run>.json
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    run = load(Path(sys.argv[1]))
+    (root / "docs" / "benchmarks.md").write_text(
+        render_markdown(run, (root / "bench" / "analysis.md").read_text()))

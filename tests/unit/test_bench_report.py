@@ -11,7 +11,7 @@ from bench.loadgen import (
     office_day,
     require_loopback,
 )
-from bench.report import Measure, RunResult, render_markdown, write
+from bench.report import Measure, RunResult, load, render_markdown, write
 
 
 def fake_result() -> RunResult:
@@ -45,6 +45,7 @@ def test_json_round_trips_with_ratios_and_goals(tmp_path):
     assert goals["rebuild"]["met"] is True
     assert goals["e2e_sustained"]["met"] is None  # not measured is not "missed"
     assert doc["errors"] == {"DTKS": "ModuleNotFoundError: no importer"}
+    assert load(json_path).to_json() == doc  # the page can be re-rendered from the file
 
 
 def test_markdown_tables_have_the_same_number_of_columns_in_every_row(tmp_path):

@@ -137,6 +137,7 @@ _mount_optional("rabbit", "shared.rabbit_cli", "RabbitMQ definitions: generate, 
 _mount_optional("intake", "services.intake.cli", "Intake: backfill paper complaints from CSV.")
 _mount_optional("audit", "shared.audit.cli", "Auditor tools: history, state, verify, anchor.")
 _mount_optional("projections", "shared.projections_cli", "Read models: list, rebuild, check.")
+_mount_optional("bench", "bench.cli", "Benchmarks beside the raw PostgreSQL / RabbitMQ ceilings.")
 
 
 def main() -> None:

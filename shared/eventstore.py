@@ -79,7 +79,11 @@ def eventstore_env(settings: Settings, *, create_table: bool = False) -> dict[st
         # A small floor, growing on demand: many processes share one server's connections.
         "POSTGRES_POOL_SIZE": "1",
         "POSTGRES_MAX_OVERFLOW": str(max(settings.pg_pool_size * 2 - 1, 1)),
-        "POSTGRES_PRE_PING": "yes",
+        # No pre-ping: it is a second round trip on every append (a quarter of an append's
+        # time in a profile, docs/benchmarks.md). A connection that died in the pool fails
+        # its statement with OperationalError, which eventsourcing's recorder retries (up
+        # to 10 times) on a fresh connection from the pool.
+        "POSTGRES_PRE_PING": "no",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "yes",
         "APPLICATION_RECORDER_TOPIC": "shared.eventstore:SedulurRecorder",

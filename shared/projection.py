@@ -45,20 +45,21 @@ class StreamProjection:
     def catch_up(self, complaint_id: UUID) -> int:
         """Apply whatever of this stream is not applied yet; returns events applied."""
         tracking = f"{self.schema}.projection_tracking"
-        with self.db.transaction() as cur:
-            # The shared gate lets an online rebuild (shared/projection_rebuild.py) wait for
-            # in-flight catch-ups and hold new ones off while it swaps tables; same statement,
-            # so no extra round trip.
+        # Three round trips, not six (a profile of intake under load spent ~60 % of its time
+        # in catch-ups, docs/benchmarks.md): one upsert creates or locks the tracking row
+        # and returns its version (ON CONFLICT DO UPDATE takes the row lock FOR UPDATE
+        # took), the events are read, and pipeline mode sends the handlers' writes, the
+        # new version and COMMIT without waiting for each answer. The shared advisory gate
+        # in the same statement lets an online rebuild (shared/projection_rebuild.py) wait
+        # for in-flight catch-ups and hold new ones off while it swaps tables.
+        with self.db.connection() as conn, conn.pipeline(), conn.transaction(), \
+                conn.cursor() as cur:
             cur.execute(
                 "WITH gate AS (SELECT pg_advisory_xact_lock_shared(%s))"
-                f" INSERT INTO {tracking} (projection, complaint_id, version)"
-                " SELECT %s, %s, 0 FROM gate ON CONFLICT DO NOTHING",
+                f" INSERT INTO {tracking} AS t (projection, complaint_id, version)"
+                " SELECT %s, %s, 0 FROM gate ON CONFLICT (projection, complaint_id)"
+                " DO UPDATE SET version = t.version RETURNING t.version",
                 (self.gate_key, self.name, complaint_id),
-            )
-            cur.execute(
-                f"SELECT version FROM {tracking} WHERE projection = %s AND complaint_id = %s"
-                " FOR UPDATE",
-                (self.name, complaint_id),
             )
             applied = cur.fetchone()["version"]
             events = self.app.stored_events(complaint_id, gt=applied)
@@ -78,7 +79,11 @@ class StreamProjection:
         readers see the old rows until the new ones are complete."""
         tracking = f"{self.schema}.projection_tracking"
         count = 0
-        with self.db.transaction() as cur:
+        with self.db.transaction() as cur, cur.connection.pipeline():
+            # Pipeline mode: handlers' INSERTs / UPDATEs go out without waiting for each
+            # answer; a round trip per event otherwise caps a rebuild at ~4k events/s
+            # (docs/benchmarks.md). A handler that fetches still gets its rows (psycopg
+            # syncs then), and any error still aborts the whole transaction.
             for table in self.tables:
                 cur.execute(f"DELETE FROM {table}")
             cur.execute(f"DELETE FROM {tracking} WHERE projection = %s", (self.name,))

@@ -429,6 +429,25 @@ def test_changes_over_http_and_reevaluate_trigger(urls, replica, people):
     assert r.status_code == 200 and "evaluated" in r.json()
 
 
+def test_service_timer_decides_a_desk_case_once_a_new_snapshot_settles_it(
+        urls, topology_declared, verification, replica, cast):
+    """No trigger by hand: the service notices the new current snapshot by itself."""
+    app, _, desk = verification
+    replica.load_people(cast["snapshot_rows"])
+    person = cast["absent_in_family"]
+    cid, outcome = decide(verification, replica, person, kk=person["kk"])
+    assert outcome.to_desk
+    with running_service(VerificationService, topology_declared,
+                         SEDULUR_VERIFICATION_SNAPSHOT_CHECK_SECONDS=0.5):
+        new_snapshot = replica.load_people(cast["with_absent_member"])
+        wait_until(lambda: len(app.stored_events(cid)) == 2, timeout=60,
+                   message="desk case decided after the snapshot changed")
+    event = last_event(app, cid)
+    assert (type(event).__name__, event.rule, event.dtks_snapshot) == \
+        ("Verified", "kis.eligible", new_snapshot)
+    assert event.actor["user_id"] == "system:verification"
+
+
 def test_registered_complaint_is_decided_through_the_services(urls, topology_declared,
                                                               verification, replica, cast):
     """The wiring: relay -> Registered -> verification -> dtks_sync RPC -> decision / desk."""

@@ -138,6 +138,7 @@ _mount_optional("intake", "services.intake.cli", "Intake: backfill paper complai
 _mount_optional("audit", "shared.audit.cli", "Auditor tools: history, state, verify, anchor.")
 _mount_optional("projections", "shared.projections_cli", "Read models: list, rebuild, check.")
 _mount_optional("bench", "bench.cli", "Benchmarks beside the raw PostgreSQL / RabbitMQ ceilings.")
+_mount_optional("verification", "services.verification.cli", "Verification: usulan export.")
 
 
 def main() -> None:

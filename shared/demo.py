@@ -102,10 +102,14 @@ def simulate_day(settings: Settings, dtks_file: Path, count: int, console: Conso
         # About one in five citizens is not (yet) in DTKS: those must end Rejected.
         nik = person["NIK"] if (i % 5) else _not_in_dtks(person["NIK"], known)
         desk = desks[i % len(desks)]
+        citizen = {"nik": nik, "name": person["NAMA"]}
+        if nik == person["NIK"]:
+            # the not-registered ones come without a KK: a family card known to DTKS would
+            # send them to the manual desk (nik_not_found_kk_found) instead of a rejection
+            citizen["kk"] = person["NO_KK"]
         body = {"desk": desk, "category": rng.choice(categories),
                 "description": "Aduan warga di meja Puskesos (simulasi)",
-                "citizen": {"nik": nik, "name": person["NAMA"], "kk": person["NO_KK"]},
-                "wilayah": person["KODE_WILAYAH"]}
+                "citizen": citizen, "wilayah": person["KODE_WILAYAH"]}
         headers = {"X-Sedulur-User": f"operator-{desk}-{i % 3}", "X-Sedulur-Role": "operator",
                    "X-Sedulur-Desk": desk, "Idempotency-Key": f"demo-{seed}-{i}"}
         resp = requests.post(f"{intake}/complaints", json=body, headers=headers, timeout=30)

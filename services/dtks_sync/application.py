@@ -104,6 +104,10 @@ class DtksReplica:
         )
         return result.snapshot_id
 
+    def changes(self, old: str | None = None, new: str | None = None, **kw: Any
+                ) -> dict[str, Any]:
+        return changes(self.db, old, new, **kw)
+
 
 def _render_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
     out = io.StringIO()
@@ -138,3 +142,97 @@ def _render_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
         except KeyError as missing:
             raise InvalidInput(f"row {n}: missing {missing}", field=str(missing)) from None
     return out.getvalue().encode("utf-8")
+
+
+# --- change detection between two snapshots ---------------------------------------------
+
+CHANGE_KINDS = ("added", "removed", "desil_changed", "program_changed")
+_FLAGS = ("pkh", "bpnt", "pbi_jk", "kip", "pip")
+
+
+def _programs_sql(alias: str) -> str:
+    parts = ", ".join(f"CASE WHEN {alias}.{f} = '1' THEN '{f.upper()}' END" for f in _FLAGS)
+    return f"array_remove(ARRAY[{parts}], NULL)"
+
+
+# One FULL JOIN of the two snapshot tables on NIK (both have a unique NIK index): the
+# server does the whole comparison, Python only sees the summary and the requested page.
+_CHANGES = f"""
+WITH pairs AS (
+    SELECT coalesce(n.nik, o.nik) AS nik, coalesce(n.kk, o.kk) AS kk,
+           coalesce(n.name, o.name) AS name, coalesce(n.wilayah, o.wilayah) AS wilayah,
+           o.nik IS NULL AS added, n.nik IS NULL AS removed,
+           o.desil::smallint AS old_desil, n.desil::smallint AS new_desil,
+           CASE WHEN o.nik IS NOT NULL THEN {_programs_sql('o')} END AS old_programs,
+           CASE WHEN n.nik IS NOT NULL THEN {_programs_sql('n')} END AS new_programs
+      FROM dtks.{{old}} o FULL JOIN dtks.{{new}} n ON o.nik = n.nik
+     WHERE o.nik IS NULL OR n.nik IS NULL OR o.desil <> n.desil
+        OR (o.pkh, o.bpnt, o.pbi_jk, o.kip, o.pip) <> (n.pkh, n.bpnt, n.pbi_jk, n.kip, n.pip)
+), kinds AS (
+    SELECT *, NOT added AND NOT removed AND old_desil <> new_desil AS desil_changed,
+           NOT added AND NOT removed AND old_programs <> new_programs AS program_changed
+      FROM pairs
+)
+"""
+
+
+def _snapshot_table(db: Database, snapshot_id: str) -> str:
+    from shared.errors import NotFound
+
+    row = db.fetchone(
+        "SELECT table_name FROM dtks.snapshots WHERE id = %s AND status IN ('current',"
+        " 'retired')", (snapshot_id,))
+    if row is None:
+        raise NotFound(f"snapshot {snapshot_id} is not current or kept", field="snapshot")
+    return str(row["table_name"])
+
+
+def default_pair(db: Database) -> tuple[str, str]:
+    """The current snapshot and the one it replaced (the newest retired one)."""
+    from shared.errors import NotFound
+
+    rows = db.fetchall(
+        "(SELECT id, 0 AS k FROM dtks.snapshots WHERE status = 'current')"
+        " UNION ALL (SELECT id, 1 FROM dtks.snapshots WHERE status = 'retired'"
+        " ORDER BY retired_at DESC, id DESC LIMIT 1) ORDER BY k")
+    if len(rows) < 2:
+        raise NotFound("no two snapshots to compare (need a current and a retired one)",
+                       field="snapshot")
+    return rows[1]["id"], rows[0]["id"]
+
+
+def changes(db: Database, old: str | None = None, new: str | None = None, *,
+            kind: str | None = None, limit: int | None = 100, offset: int = 0
+            ) -> dict[str, Any]:
+    """Who was added, removed, or changed desil / programs from snapshot `old` to `new`
+    (default: the previous snapshot to the current one): counts and one page of rows."""
+    if old is None or new is None:
+        d_old, d_new = default_pair(db)
+        old, new = old or d_old, new or d_new
+    if kind is not None and kind not in CHANGE_KINDS:
+        raise InvalidInput(f"kind must be one of {list(CHANGE_KINDS)}", field="kind")
+    sql = _CHANGES.format(old=importer._ident(_snapshot_table(db, old)),
+                          new=importer._ident(_snapshot_table(db, new)))
+    with db.connection() as conn:
+        summary = conn.execute(
+            sql + "SELECT count(*) FILTER (WHERE added) AS added,"
+            " count(*) FILTER (WHERE removed) AS removed,"
+            " count(*) FILTER (WHERE desil_changed) AS desil_changed,"
+            " count(*) FILTER (WHERE program_changed) AS program_changed FROM kinds"
+        ).fetchone()
+        where = f"WHERE {kind}" if kind else ""
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        rows = conn.execute(
+            sql + "SELECT nik, kk, name, wilayah, added, removed, desil_changed,"
+            " program_changed, old_desil, new_desil, old_programs, new_programs"
+            f" FROM kinds {where} ORDER BY nik{page}"
+        ).fetchall()
+    out = []
+    for r in rows:
+        kinds = [k for k in CHANGE_KINDS if r[k]]
+        out.append({"nik": r["nik"], "kk": r["kk"], "name": r["name"],
+                    "wilayah": r["wilayah"], "changes": kinds,
+                    "old_desil": r["old_desil"], "new_desil": r["new_desil"],
+                    "old_programs": r["old_programs"], "new_programs": r["new_programs"]})
+    return {"from": old, "to": new, "summary": dict(summary), "kind": kind,
+            "limit": limit, "offset": offset, "changes": out}

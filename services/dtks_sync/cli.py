@@ -143,6 +143,47 @@ def import_(
     )
 
 
+@app.command()
+def diff(
+    old: Annotated[str | None, typer.Argument(help="Older snapshot [default: previous].")] = None,
+    new: Annotated[str | None, typer.Argument(help="Newer snapshot [default: current].")] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Write every change to this CSV file.")
+    ] = None,
+    show: Annotated[int, typer.Option(help="Print this many changes.")] = 20,
+) -> None:
+    """Who was added, removed, or changed desil / programs between two snapshots."""
+    import csv
+
+    from shared.db import Database
+
+    from .application import changes
+
+    db = Database.from_settings(Settings())
+    try:
+        report = changes(db, old, new, limit=None if csv_out else show)
+    except SedulurError as error:
+        raise _fail(error) from None
+    finally:
+        db.close()
+    s = report["summary"]
+    print(f"{report['from']} -> {report['to']}: {s['added']} added, {s['removed']} removed, "
+          f"{s['desil_changed']} desil changed, {s['program_changed']} program changed")
+    for c in report["changes"][:show]:
+        print(f"  {c['nik']} {','.join(c['changes'])}: desil {c['old_desil']}->{c['new_desil']}"
+              f" programs {c['old_programs']}->{c['new_programs']}")
+    if csv_out is not None:
+        with csv_out.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["NIK", "KK", "NAMA", "KODE_WILAYAH", "PERUBAHAN", "DESIL_LAMA",
+                        "DESIL_BARU", "PROGRAM_LAMA", "PROGRAM_BARU"])
+            for c in report["changes"]:
+                w.writerow([c["nik"], c["kk"], c["name"], c["wilayah"], "|".join(c["changes"]),
+                            c["old_desil"] or "", c["new_desil"] or "",
+                            "|".join(c["old_programs"] or []), "|".join(c["new_programs"] or [])])
+        console.print(f"wrote {len(report['changes']):,} changes to {csv_out}")
+
+
 def main() -> None:  # pragma: no cover - `python -m services.dtks_sync.cli`
     app(prog_name="sedulur dtks")
 

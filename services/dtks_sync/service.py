@@ -11,9 +11,10 @@ from werkzeug.wrappers import Request, Response
 from shared.errors import NotFound
 from shared.identity import KK, NIK
 from shared.shell import Observable
-from shared.web import handle_errors, json_response
+from shared.web import handle_errors, json_response, parse_model
 
 from .dependencies import ReplicaDependency
+from .schemas import ChangesQuery
 
 
 class DtksSyncService(Observable):
@@ -28,6 +29,10 @@ class DtksSyncService(Observable):
             return {"person": person, "snapshot_id": person["snapshot_id"]}
         current = self.replica.current_snapshot()
         return {"person": None, "snapshot_id": current["id"] if current else None}
+
+    @rpc
+    def current_snapshot(self) -> dict[str, Any] | None:
+        return self.replica.current_snapshot()
 
     @rpc
     def lookup_kk(self, kk: str) -> list[dict[str, Any]]:
@@ -53,6 +58,13 @@ class DtksSyncService(Observable):
     @handle_errors
     def snapshot(self, request: Request) -> Response:
         return json_response(self.replica.current_snapshot() or {})
+
+    @http("GET", "/dtks/changes")
+    @handle_errors
+    def changes(self, request: Request) -> Response:
+        query = parse_model(ChangesQuery, dict(request.args.items()))
+        return json_response(self.replica.changes(
+            query.from_, query.to, kind=query.kind, limit=query.limit, offset=query.offset))
 
 
 SERVICE = DtksSyncService

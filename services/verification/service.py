@@ -1,5 +1,6 @@
-"""verification: decides every registered complaint against DTKS, and lets a verifier
-verify or reject by hand."""
+"""verification: decides every registered complaint by the DTKS rules in force, holds
+unclear cases on the manual desk, lets a verifier verify / reject / propose an usulan, and
+re-evaluates the desk when a new DTKS snapshot becomes current."""
 
 from __future__ import annotations
 
@@ -14,40 +15,96 @@ from shared.nameko_ext import event_handler
 from shared.shell import Observable, request_actor, system_actor
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
-from .dependencies import VerificationDependency
-from .schemas import RejectIn, VerifyIn
+from .adapters import RpcRegistry
+from .dependencies import DEFAULT_SNAPSHOT_CHECK_SECONDS, VerificationDependency, snapshot_timer
+from .schemas import DeskQuery, RejectIn, UsulanIn, UsulanQuery, VerifyIn
 
 
 class VerificationService(Observable):
     name = "verification"
-    app = VerificationDependency()
+    ctx = VerificationDependency()
     dtks = RpcProxy("dtks_sync")
 
+    # -- events ---------------------------------------------------------------------------
     @event_handler("intake", "Registered")
     def on_registered(self, message: dict[str, Any]) -> None:
         event = CloudEvent.parse(message)
-        answer = self.dtks.lookup_nik(event.data["citizen"]["nik"])
-        self.app.decide(
-            event.complaint_id, answer["person"], answer["snapshot_id"],
-            actor=system_actor(self.name), correlation_id=event.correlation_id or event.id,
-        )
+        self.ctx.cases.catch_up(event.complaint_id)
+        self.ctx.app.decide(event.complaint_id, RpcRegistry(self.dtks),
+                            actor=system_actor(self.name),
+                            correlation_id=event.correlation_id or event.id)
+        self.ctx.cases.catch_up(event.complaint_id)
+
+    @event_handler("verification", "Verified")
+    def on_verified(self, message: dict[str, Any]) -> None:
+        self.ctx.cases.catch_up(CloudEvent.parse(message).complaint_id)
+
+    @event_handler("verification", "Rejected")
+    def on_rejected(self, message: dict[str, Any]) -> None:
+        self.ctx.cases.catch_up(CloudEvent.parse(message).complaint_id)
+
+    @event_handler("verification", "UsulanProposed")
+    def on_usulan_proposed(self, message: dict[str, Any]) -> None:
+        self.ctx.cases.catch_up(CloudEvent.parse(message).complaint_id)
+
+    # -- a new DTKS snapshot: re-evaluate the desk ---------------------------------------
+    @snapshot_timer(interval=DEFAULT_SNAPSHOT_CHECK_SECONDS)
+    def check_snapshot(self) -> None:
+        self.ctx.app.reevaluate_desk(RpcRegistry(self.dtks), actor=system_actor(self.name),
+                                     correlation_id="dtks-snapshot-check")
+
+    @http("POST", "/desk/reevaluate")
+    @handle_errors
+    def reevaluate(self, request: Request) -> Response:
+        result = self.ctx.app.reevaluate_desk(RpcRegistry(self.dtks),
+                                              actor=system_actor(self.name),
+                                              correlation_id=correlation_id(request), force=True)
+        return json_response(result)
+
+    # -- the verifier ---------------------------------------------------------------------
+    @http("GET", "/desk")
+    @handle_errors
+    def desk(self, request: Request) -> Response:
+        query = parse_model(DeskQuery, dict(request.args.items()))
+        return json_response(self.ctx.desk.cases(**query.model_dump()))
 
     @http("POST", "/complaints/<uuid:complaint_id>/verify")
     @handle_errors
     def verify(self, request: Request, complaint_id: Any) -> Response:
         body = parse_model(VerifyIn, read_json(request))
-        self.app.verify_manually(complaint_id, reason=body.reason, actor=request_actor(request),
-                                 correlation_id=correlation_id(request))
+        self.ctx.app.verify_manually(complaint_id, reason=body.reason,
+                                     actor=request_actor(request),
+                                     correlation_id=correlation_id(request))
+        # The desk drops the case at once; the Verified consumer repeats this harmlessly.
+        self.ctx.cases.catch_up(complaint_id)
         return json_response({"complaint_id": str(complaint_id), "stage": "verified"})
 
     @http("POST", "/complaints/<uuid:complaint_id>/reject")
     @handle_errors
     def reject(self, request: Request, complaint_id: Any) -> Response:
         body = parse_model(RejectIn, read_json(request))
-        self.app.reject_manually(complaint_id, reason_code=body.reason_code, reason=body.reason,
-                                 actor=request_actor(request),
-                                 correlation_id=correlation_id(request))
+        self.ctx.app.reject_manually(complaint_id, reason_code=body.reason_code,
+                                     reason=body.reason, actor=request_actor(request),
+                                     correlation_id=correlation_id(request))
+        self.ctx.cases.catch_up(complaint_id)
         return json_response({"complaint_id": str(complaint_id), "stage": "rejected"})
+
+    @http("POST", "/complaints/<uuid:complaint_id>/usulan")
+    @handle_errors
+    def usulan(self, request: Request, complaint_id: Any) -> Response:
+        body = parse_model(UsulanIn, read_json(request))
+        self.ctx.app.propose_usulan(complaint_id, reason=body.reason,
+                                    actor=request_actor(request),
+                                    correlation_id=correlation_id(request))
+        self.ctx.cases.catch_up(complaint_id)
+        return json_response({"complaint_id": str(complaint_id), "usulan": True})
+
+    @http("GET", "/usulan")
+    @handle_errors
+    def usulan_list(self, request: Request) -> Response:
+        query = parse_model(UsulanQuery, dict(request.args.items()))
+        rows = self.ctx.desk.usulan(**query.model_dump())
+        return json_response({**query.model_dump(), "usulan": rows})
 
 
 SERVICE = VerificationService

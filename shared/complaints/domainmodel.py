@@ -106,6 +106,15 @@ class Complaint(Aggregate):
         actor: dict[str, Any]
         correlation_id: str
 
+    class UsulanProposed(Aggregate.Event, ComplaintEventMixin):
+        """A verifier found a citizen rejected as not in DTKS eligible: the citizen is
+        proposed (usulan) for the next DTKS update. A decision with an actor, so an event."""
+
+        owner: ClassVar[str] = "verification"
+        reason: str
+        actor: dict[str, Any]
+        correlation_id: str
+
     class ReferredToOPD(Aggregate.Event, ComplaintEventMixin):
         """v2 added `routing_table_version` (which version of the kabupaten's routing table
         held `routing_rule`); v1 events are upcast with None."""
@@ -231,6 +240,7 @@ class Complaint(Aggregate):
         self.breached_stages: list[str] = []
         self.escalations: list[dict[str, str]] = []
         self.paused: bool = False
+        self.usulan: dict[str, str] | None = None
 
     @classmethod
     def register(cls, *, complaint_id: UUID, **fields: Any) -> Complaint:
@@ -274,6 +284,18 @@ class Complaint(Aggregate):
             actor=actor,
             correlation_id=correlation_id,
         )
+
+    def propose_usulan(self, *, reason: str, actor: dict[str, Any], correlation_id: str) -> None:
+        """Only a complaint rejected as not in DTKS can become an usulan, and only once."""
+        decision = self.decision or {}
+        if self.stage is not Stage.REJECTED or decision.get("reason_code") != "not_in_dtks":
+            raise WrongStage(
+                "only a complaint rejected as not_in_dtks can be proposed for DTKS",
+                stage=self.stage.value,
+            )
+        if getattr(self, "usulan", None):
+            raise WrongStage("the citizen is already proposed for DTKS", stage=self.stage.value)
+        self._usulan_proposed(reason=reason, actor=actor, correlation_id=correlation_id)
 
     def refer(
         self,
@@ -427,6 +449,10 @@ class Complaint(Aggregate):
             "dtks_snapshot": dtks_snapshot,
         }
 
+    @event(UsulanProposed)
+    def _usulan_proposed(self, reason, actor, correlation_id) -> None:  # type: ignore[no-untyped-def]
+        self.usulan = {"reason": reason}
+
     @event(ReferredToOPD)
     def _referred(  # type: ignore[no-untyped-def]
         self, agency, kabupaten, routing_rule, routing_table_version, actor, correlation_id
@@ -484,6 +510,7 @@ EVENT_CLASSES: dict[str, type[Aggregate.Event]] = {
         Complaint.Registered,
         Complaint.Verified,
         Complaint.Rejected,
+        Complaint.UsulanProposed,
         Complaint.ReferredToOPD,
         Complaint.Resolved,
         Complaint.ReferralAccepted,

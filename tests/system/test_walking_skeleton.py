@@ -35,16 +35,24 @@ def not_in_dtks(people) -> str:
                 if base[:12] + f"{s:04d}" not in known)
 
 
+def eligible(people, program: str, n: int = 0) -> dict:
+    """The n-th person the rules (services/verification/data/rules.yaml) verify for a
+    category with max_desil 5 that must not already hold `program`."""
+    return [p for p in people if int(p["DESIL"]) <= 5 and p[program] == "0"][n]
+
+
 def test_complaint_in_dtks_is_verified_referred_and_resolved(stack, dtks_people, event_app):
     settings = stack.settings
-    person = dtks_people[0]
-    cid = register(settings, valid_complaint(nik=person["NIK"], category="kis"))
+    person = eligible(dtks_people, "PBI_JK")
+    cid = register(settings, valid_complaint(nik=person["NIK"], category="kis",
+                                             citizen={"nik": person["NIK"],
+                                                      "name": person["NAMA"]}))
 
     wait_until(lambda: stored_event_types(event_app, cid)[-1:] == ["ReferredToOPD"],
                timeout=60, message="ReferredToOPD appended")
     assert stored_event_types(event_app, cid) == ["Registered", "Verified", "ReferredToOPD"]
     verified = event_app.stored_events(cid)[1]
-    assert verified.rule == "dtks.terdaftar" and verified.dtks_snapshot.startswith("20")
+    assert verified.rule == "kis.eligible" and verified.dtks_snapshot.startswith("20")
 
     def in_dinkes_queue():
         resp = requests.get(f"{settings.http_url('routing')}/agencies/DINKES/queue", timeout=10)
@@ -96,7 +104,10 @@ def test_complaint_not_in_dtks_is_rejected_with_a_reason(stack, dtks_people, eve
 
 def test_an_agency_cannot_resolve_another_agencys_referral(stack, dtks_people, event_app):
     settings = stack.settings
-    cid = register(settings, valid_complaint(nik=dtks_people[1]["NIK"], category="kip"))
+    person = eligible(dtks_people, "KIP", 1)
+    cid = register(settings, valid_complaint(nik=person["NIK"], category="kip",
+                                             citizen={"nik": person["NIK"],
+                                                      "name": person["NAMA"]}))
     wait_until(lambda: stored_event_types(event_app, cid)[-1:] == ["ReferredToOPD"],
                timeout=60, message="referred")
     before = stored_event_types(event_app, cid)

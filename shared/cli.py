@@ -134,6 +134,7 @@ _mount_optional("dtks", "services.dtks_sync.cli", "DTKS replica: generate, impor
 _mount_optional("routing", "services.routing.cli", "Routing tables and agency work queues.")
 _mount_optional("sla", "services.sla.cli", "SLA policies, timer pass, deadlines, board.")
 _mount_optional("rabbit", "shared.rabbit_cli", "RabbitMQ definitions: generate, load.")
+_mount_optional("report", "services.reporting.cli", "Recap reports (rekapitulasi): PDF, XLSX, CSV.")
 
 
 def main() -> None:

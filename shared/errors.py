@@ -77,6 +77,16 @@ class InvalidRoutingTable(InvalidInput):
     code = "invalid_routing_table"
 
 
+class InvalidPeriod(InvalidInput):
+    """A recap period that is not YYYY-MM, YYYY-Www or YYYY-MM-DD."""
+
+    code = "invalid_period"
+
+
+class UnknownReportFormat(InvalidInput):
+    code = "unknown_report_format"
+
+
 # --- lookups ---------------------------------------------------------------------------
 
 
@@ -86,6 +96,10 @@ class NotFound(SedulurError):
 
 class ComplaintNotFound(NotFound):
     code = "complaint_not_found"
+
+
+class GeneratedReportNotFound(NotFound):
+    code = "generated_report_not_found"
 
 
 # --- domain rules (the aggregate refuses) ----------------------------------------------
@@ -124,6 +138,13 @@ class ConcurrencyConflict(SedulurError):
 
 class DuplicateRequest(ConcurrencyConflict):
     code = "duplicate_request"
+
+
+class ReportNotReconciled(ConcurrencyConflict):
+    """A recap's figures differ from the ones recomputed from the event log (the projection
+    kept moving, or is wrong); nothing is handed out. Retry; if it persists, rebuild."""
+
+    code = "report_not_reconciled"
 
 
 # --- access ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from openpyxl import Workbook  # noqa: E402
 from openpyxl.styles import Font, PatternFill  # noqa: E402
 from reportlab.lib import colors  # noqa: E402
 from reportlab.lib.pagesizes import A4  # noqa: E402
-from reportlab.lib.styles import getSampleStyleSheet  # noqa: E402
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet  # noqa: E402
 from reportlab.lib.units import cm  # noqa: E402
 from reportlab.platypus import (  # noqa: E402
     Image,
@@ -49,6 +49,10 @@ KEMENSOS_COLUMNS = [
     "JUMLAH_PENGADUAN", "TERVERIFIKASI", "DITOLAK", "DIRUJUK", "SELESAI", "DIKEMBALIKAN",
     "DALAM_PROSES", "MELANGGAR_SLA", "POSISI_LOG",
 ]
+# The map-like table in the PDF: kode, nama, terdaftar, ditolak, selesai, dalam proses,
+# melanggar SLA (the full row is in the XLSX / CSV).
+MAP_COLUMNS = (0, 1, 2, 4, 6, 8, 9)
+KIND_WORDS = {"day": "harian", "week": "mingguan", "month": "bulanan"}
 SHEETS = {  # table -> sheet name (XLSX), in order
     "kategori": "Kategori", "desa": "Desa", "meja": "Meja Layanan", "kanal": "Kanal",
     "dinas": "Dinas", "alasan_penolakan": "Alasan Penolakan",
@@ -205,11 +209,13 @@ def _history(recap: Recap) -> io.BytesIO:
     labels = [str(r[0])[-5:] for r in t.rows]
     fig, ax = plt.subplots(figsize=(7.2, 2.8))
     for col, color in ((1, "#2f6f9f"), (2, "#3b8f6a")):
-        ax.plot(labels, [r[col] for r in t.rows], marker="o", markersize=3, color=color,
-                label=t.columns[col])
+        # A count of 1 or 2 is a small cell: left out of the line (a gap), as in the tables.
+        values = [float("nan") if isinstance(suppress(r[col]), str) else r[col]
+                  for r in t.rows]
+        ax.plot(labels, values, marker="o", markersize=3, color=color, label=t.columns[col])
     ax.tick_params(axis="x", rotation=90, labelsize=7)
     ax.legend(fontsize=8)
-    ax.set_title(t.title, fontsize=11)
+    ax.set_title(f"{t.title} (titik 1-{SUPPRESS_BELOW - 1} tidak ditampilkan)", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -217,17 +223,26 @@ def _history(recap: Recap) -> io.BytesIO:
 # ---- PDF -----------------------------------------------------------------------------
 
 
+_HEAD = ParagraphStyle("head", fontName="Helvetica-Bold", fontSize=7, leading=8)
+_PAGE_WIDTH = 17.8 * cm
+
+
 def _pdf_table(columns: list[str], rows: list[list[Any]], widths: list[float] | None = None,
-               heat_column: int | None = None) -> Table:
-    data = [[c.replace("_", " ").upper() for c in columns]] + [
-        ["" if v is None else str(v) for v in row] for row in rows]
+               heat_column: int | None = None, keys: int = 1) -> Table:
+    """A table that fits the page: headers wrap, key columns get more room."""
+    data: list[list[Any]] = [[Paragraph(c.replace("_", " ").upper(), _HEAD) for c in columns]]
+    data += [["" if v is None else str(v) for v in row] for row in rows]
+    if widths is None:
+        key_w = min(3.2 * cm, _PAGE_WIDTH / len(columns) * 1.6)
+        count_w = min(2.4 * cm, (_PAGE_WIDTH - keys * key_w) / max(1, len(columns) - keys))
+        widths = [key_w] * keys + [count_w] * (len(columns) - keys)
     table = Table(data, colWidths=widths, repeatRows=1)
     style = [
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde7f0")),
-        ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-        ("FONTSIZE", (0, 0), (-1, -1), 7.5),
+        ("FONTSIZE", (0, 1), (-1, -1), 7.5),
         ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-        ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("ALIGN", (keys, 1), (-1, -1), "RIGHT"),
     ]
     if heat_column is not None:
         # The map-like table: each kecamatan's cell shaded by its share of the busiest.
@@ -257,7 +272,7 @@ def to_pdf(recap: Recap) -> bytes:
     story: list[Any] = [
         Paragraph(TITLE, h1),
         Paragraph(f"{_area_label(recap)} &mdash; periode {recap.period.text} "
-                  f"({recap.period.kind}), zona waktu {recap.tz}", body),
+                  f"({KIND_WORDS[recap.period.kind]}), zona waktu {recap.tz}", body),
         Paragraph(f"Dibuat {now}. {_reconciliation_text(recap)} Angka 1&ndash;"
                   f"{SUPPRESS_BELOW - 1} ditampilkan sebagai &lt;{SUPPRESS_BELOW}. "
                   "Tidak memuat data pribadi.", body),
@@ -287,8 +302,10 @@ def to_pdf(recap: Recap) -> bytes:
               PageBreak(),
               Paragraph("Peta Kecamatan", h2),
               Paragraph("Setiap baris satu kecamatan; warna kolom TERDAFTAR makin tua makin "
-                        "banyak pengaduan.", body),
-              _pdf_table(kec.columns, shown_rows(kec), heat_column=2),
+                        "banyak pengaduan. Tabel lengkap ada di lembar XLSX / CSV.", body),
+              _pdf_table([kec.columns[i] for i in MAP_COLUMNS],
+                         [[r[i] for i in MAP_COLUMNS] for r in shown_rows(kec)],
+                         heat_column=2, keys=2),
               Paragraph("Riwayat", h2), chart(_history(recap), 6.6 * cm),
               PageBreak()]
     waktu = recap.tables["waktu_penyelesaian"]

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from services.reporting.dependencies import ReportingContext, build
-from services.reporting.domainmodel import RESOLVE_BUCKETS, Period
+from services.reporting.domainmodel import RESOLVE_BUCKETS
 from services.sla.service import SlaService
 from shared.complaints.domainmodel import Complaint
 from shared.errors import InvalidPeriod, InvalidWilayah, UnknownReportFormat
@@ -385,14 +385,6 @@ def test_no_nik_kk_name_or_phone_appears_in_any_generated_report(ctx, month, tmp
 def test_a_bad_period_area_or_format_is_a_named_error(ctx, period, area, fmt, error):
     with pytest.raises(error):
         ctx.reporting.render(period, area, fmt)
-
-
-def test_periods_parse_to_local_bounds():
-    assert Period.parse("2026-11").bounds("Asia/Jakarta")[0].isoformat() == (
-        "2026-11-01T00:00:00+07:00")
-    assert Period.parse("2026-W48").first.isoformat() == "2026-11-23"
-    assert Period.parse("2026-12-31").end.isoformat() == "2027-01-01"
-    assert Period.month_before(datetime(2026, 1, 5).date()).text == "2025-12"
 
 
 def test_http_recap_and_the_monthly_schedule_store_a_downloadable_recap(

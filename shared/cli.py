@@ -139,6 +139,7 @@ _mount_optional("audit", "shared.audit.cli", "Auditor tools: history, state, ver
 _mount_optional("projections", "shared.projections_cli", "Read models: list, rebuild, check.")
 _mount_optional("bench", "bench.cli", "Benchmarks beside the raw PostgreSQL / RabbitMQ ceilings.")
 _mount_optional("verification", "services.verification.cli", "Verification: usulan export.")
+_mount_optional("report", "services.reporting.cli", "Recap reports (rekapitulasi): PDF, XLSX, CSV.")
 
 
 def main() -> None:

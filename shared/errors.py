@@ -89,6 +89,16 @@ class InvalidBackfillFile(InvalidInput):
     code = "invalid_backfill_file"
 
 
+class InvalidPeriod(InvalidInput):
+    """A recap period that is not YYYY-MM, YYYY-Www or YYYY-MM-DD."""
+
+    code = "invalid_period"
+
+
+class UnknownReportFormat(InvalidInput):
+    code = "unknown_report_format"
+
+
 # --- lookups ---------------------------------------------------------------------------
 
 
@@ -106,6 +116,10 @@ class OperatorSessionNotFound(NotFound):
 
 class UnknownProjection(NotFound):
     code = "unknown_projection"
+
+
+class GeneratedReportNotFound(NotFound):
+    code = "generated_report_not_found"
 
 
 # --- domain rules (the aggregate refuses) ----------------------------------------------
@@ -144,6 +158,13 @@ class ConcurrencyConflict(SedulurError):
 
 class DuplicateRequest(ConcurrencyConflict):
     code = "duplicate_request"
+
+
+class ReportNotReconciled(ConcurrencyConflict):
+    """A recap's figures differ from the ones recomputed from the event log (the projection
+    kept moving, or is wrong); nothing is handed out. Retry; if it persists, rebuild."""
+
+    code = "report_not_reconciled"
 
 
 # --- access ----------------------------------------------------------------------------

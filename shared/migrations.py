@@ -12,11 +12,14 @@ from shared.db import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATION_LOCK = 0x5ED0_1001
+COMPONENTS = ("reporting",)
 
 
 def migration_dirs() -> list[tuple[str, Path]]:
     dirs = [("shared", ROOT / "shared" / "sql")]
     dirs += [(svc, ROOT / "services" / svc / "sql") for svc in SERVICES]
+    # Components that are not services of their own (fed by a service's handlers).
+    dirs += [(name, ROOT / "services" / name / "sql") for name in COMPONENTS]
     return [(name, d) for name, d in dirs if d.is_dir()]
 
 

@@ -9,6 +9,9 @@ from typing import Any
 
 from nameko.timer import Timer
 
+from services.reporting.adapters import RecapStore
+from services.reporting.application import Reporting
+from services.reporting.projections import RecapProjection
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import ConfigurationError
@@ -16,11 +19,18 @@ from shared.shell import Provided, settings_from_config, system_actor
 
 from .adapters import Board, DeadlineStore
 from .application import Sla, Watchdog
-from .domainmodel import PolicySet, RegionalCalendars, escalation_levels_from_env
+from .domainmodel import (
+    PolicySet,
+    RegionalCalendars,
+    escalation_levels_from_env,
+    zone_name_for,
+)
 from .projections import Deadlines
 
 SERVICE_NAME = "sla"
 DEFAULT_TIMER_SECONDS = 15.0
+# The monthly recap check: cheap when last month's recaps exist, so a few times a day.
+DEFAULT_REPORT_TIMER_SECONDS = 6 * 3600.0
 
 
 @dataclass
@@ -32,6 +42,8 @@ class SlaContext:
     board: Board
     watchdog: Watchdog
     policies: PolicySet
+    recap: RecapProjection
+    reporting: Reporting
 
     def close(self) -> None:
         self.app.close()
@@ -55,7 +67,11 @@ def build(settings: Settings, env: Mapping[str, str] | None = None) -> SlaContex
     deadlines = Deadlines(app, db, policies, levels, RegionalCalendars.from_env(env))
     store = DeadlineStore(db, deadlines.name)
     watchdog = Watchdog(app, store, deadlines.catch_up, actor=system_actor(SERVICE_NAME))
-    return SlaContext(app, db, deadlines, store, Board(db), watchdog, policies)
+    recap = RecapProjection(app, db)
+    reporting = Reporting(app, RecapStore(db, recap.name), recap.catch_up,
+                          lambda area: zone_name_for(area[:4], None))
+    return SlaContext(app, db, deadlines, store, Board(db), watchdog, policies, recap,
+                      reporting)
 
 
 class SlaDependency(Provided):
@@ -65,6 +81,32 @@ class SlaDependency(Provided):
     def setup(self) -> None:
         config = self.container.config
         self.instance = build(settings_from_config(config), _env(config))
+
+
+def _interval(config: Mapping[str, Any], name: str, default: float) -> float:
+    raw = _env(config).get(name)
+    if not raw:
+        return default
+    try:
+        interval = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}",
+                                 field=name) from None
+    if not interval > 0:
+        raise ConfigurationError(f"{name} must be positive", field=name)
+    return interval
+
+
+class ReportTimer(Timer):
+    """nameko's timer for the monthly recap check (SEDULUR_REPORT_TIMER_SECONDS)."""
+
+    def setup(self) -> None:
+        self.interval = _interval(self.container.config, "SEDULUR_REPORT_TIMER_SECONDS",
+                                  self.interval)
+        super().setup()
+
+
+report_timer = ReportTimer.decorator
 
 
 class SlaTimer(Timer):

@@ -9,12 +9,19 @@ from typing import Any
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
+from services.reporting.schemas import RecapQuery
 from shared.envelope import CloudEvent
 from shared.nameko_ext import event_handler
 from shared.shell import Observable, request_actor
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
-from .dependencies import DEFAULT_TIMER_SECONDS, SlaDependency, sla_timer
+from .dependencies import (
+    DEFAULT_REPORT_TIMER_SECONDS,
+    DEFAULT_TIMER_SECONDS,
+    SlaDependency,
+    report_timer,
+    sla_timer,
+)
 from .metrics import observe_tick
 from .schemas import BoardQuery, PauseIn
 
@@ -25,7 +32,9 @@ class SlaService(Observable):
 
     # -- the projection: every event that starts, stops, moves or flags a clock ----------
     def _track(self, message: dict[str, Any]) -> None:
-        self.ctx.deadlines.catch_up(CloudEvent.parse(message).complaint_id)
+        complaint_id = CloudEvent.parse(message).complaint_id
+        self.ctx.deadlines.catch_up(complaint_id)
+        self.ctx.recap.catch_up(complaint_id)
 
     @event_handler("intake", "Registered")
     def on_registered(self, message: dict[str, Any]) -> None:
@@ -126,6 +135,37 @@ class SlaService(Observable):
                               "since": since, "until": until,
                               "rows": self.ctx.board.compliance(query.by, query.period,
                                                                 query.tz, since, until)})
+
+
+    # -- recaps (rekapitulasi): services/reporting, fed by the handlers above ----------------
+    @http("GET", "/reports/recap")
+    @handle_errors
+    def recap(self, request: Request) -> Response:
+        query = parse_model(RecapQuery, dict(request.args))
+        out = self.ctx.reporting.render(query.period, query.area, query.format)
+        return _download(out)
+
+    @http("GET", "/reports/generated")
+    @handle_errors
+    def generated_list(self, request: Request) -> Response:
+        return json_response({"generated": self.ctx.reporting.store.list_generated()})
+
+    @http("GET", "/reports/generated/<string:period>/<string:area>/<string:fmt>")
+    @handle_errors
+    def generated_download(self, request: Request, period: str, area: str,
+                           fmt: str) -> Response:
+        return _download(self.ctx.reporting.generated(period, area, fmt))
+
+    @report_timer(interval=DEFAULT_REPORT_TIMER_SECONDS)
+    def monthly_recaps(self) -> None:
+        # Last month's recap per kabupaten, once: the store says which exist.
+        self.ctx.reporting.generate_monthly(datetime.now(UTC).date())
+
+
+def _download(out: Any) -> Response:
+    return Response(out.data, mimetype=out.media_type.split(";")[0],
+                    headers={"Content-Disposition": f'attachment; filename="{out.filename}"',
+                             "X-Sedulur-Log-Position": str(out.log_position)})
 
 
 SERVICE = SlaService

@@ -113,6 +113,37 @@ def relay() -> None:
 
 
 @app.command()
+def check(
+    rabbit: bool = typer.Option(True, help="also check the consumer and dead-letter queues"),
+) -> None:
+    """Check the guarantees over what is stored: valid lifecycles, projections equal to a
+    rebuild (replayed in a rolled-back transaction), one SLA deadline per stage, no stuck
+    consumer queue. Run it on a quiet system; exit code 1 when something is violated."""
+    from rich.table import Table
+
+    from shared.invariants import check_all, vhost_of
+
+    settings = Settings()
+    report = check_all(settings, vhost=vhost_of(settings) if rabbit else None)
+    counts = Table(title="checked", title_justify="left")
+    counts.add_column("what")
+    counts.add_column("count", justify="right")
+    for key, value in sorted(report.counts.items()):
+        counts.add_row(key, str(value))
+    Console().print(counts)
+    if report.ok:
+        console.print("[green]all guarantees hold[/]")
+        return
+    table = Table(title=f"{len(report.findings)} violations", title_justify="left")
+    for col in ("check", "kind", "subject", "detail"):
+        table.add_column(col)
+    for f in report.findings[:200]:
+        table.add_row(f.check, f.kind, f.subject, f.detail)
+    Console().print(table)
+    raise typer.Exit(1)
+
+
+@app.command()
 def up(demo: int = typer.Option(0, help="register this many simulated complaints, then stop"),
        log_dir: Path = typer.Option(Path("var/log"), help="where service logs go")) -> None:
     """Run everything: schema, topology, the five services and the relay."""

@@ -100,16 +100,21 @@ def relay() -> None:
     signal.signal(signal.SIGINT, _stop)
     backoff = 1.0
     # A lost database or broker connection ends one run; the next run re-acquires the
-    # leader lock and resumes from the saved position.
+    # leader lock and resumes from the saved position. The wait stays short (at most 5 s):
+    # every second the relay is not running is a second no consumer hears of new events,
+    # and a reconnect attempt costs one TCP connect. A run that lasted a while resets it.
     while not stopping:
         current = Relay(Settings())
+        began = time.monotonic()
         try:
             current.run()
             backoff = 1.0
         except Exception:
+            if time.monotonic() - began > 30:
+                backoff = 1.0
             log.exception("relay.crashed restarting in %.0fs", backoff)
             time.sleep(backoff)
-            backoff = min(backoff * 2, 30)
+            backoff = min(backoff * 2, 5)
 
 
 @app.command()

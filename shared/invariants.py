@@ -388,21 +388,21 @@ def check_projections(settings: Settings, app: Any, store: Store, report: Report
             for table in cls.tables:
                 missing = rebuilt[table] - live[table]
                 extra = live[table] - rebuilt[table]
-                for row in list(missing)[:5]:
-                    report.add("projection", MISMATCH, table, f"rebuild has, live lacks: "
-                               f"{_short(row)}")
-                for row in list(extra)[:5]:
-                    report.add("projection", MISMATCH, table, f"live has, rebuild lacks: "
-                               f"{_short(row)}")
-                if len(missing) + len(extra) > 10:
-                    report.add("projection", MISMATCH, table,
-                               f"{sum(missing.values())} rows missing, {sum(extra.values())}"
-                               " extra in all")
+                for rows, what in ((missing, "rebuild has, live lacks"),
+                                   (extra, "live has, rebuild lacks")):
+                    for row in rows:
+                        cid = dict(row).get("complaint_id", "")
+                        report.add("projection", MISMATCH, f"{table} {_unrepr(cid)}".strip(),
+                                   f"{what}: {_short(row)}")
                 report.counts[f"rows:{table}"] = sum(live[table].values())
 
 
 class _Rollback(Exception):
     pass
+
+
+def _unrepr(value: str) -> str:
+    return value.removeprefix("UUID('").removesuffix("')")
 
 
 def _short(row: tuple) -> str:

@@ -61,6 +61,7 @@ class Load:
     desks: int = 6
     give_up_after: float = 120.0
     seed: int = 13
+    desk_codes: list[str] = field(default_factory=list)
     accepted: dict[UUID, Accepted] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     offered: int = 0
@@ -82,6 +83,9 @@ class Load:
                            if nik[:12] + f"{s:04d}" not in known)
             plan.append((i, person, nik, rng.choice(CATEGORIES)))
         per_desk = [plan[d::self.desks] for d in range(self.desks)]
+        kecamatan = sorted({p["KODE_WILAYAH"][:6] for p in self.people})
+        # one operator per desk, as at a real Puskesos; citizens come from anywhere
+        self.desk_codes = [kecamatan[d % len(kecamatan)] for d in range(self.desks)]
         self._threads = [eventlet.spawn(self._desk, d, items) for d, items in
                          enumerate(per_desk)]
         return self
@@ -92,7 +96,7 @@ class Load:
             due = self.started + i * interval
             eventlet.sleep(max(0.0, due - time.monotonic()))
             self.offered += 1
-            desk = person["KODE_WILAYAH"][:6]
+            desk = self.desk_codes[d]
             body = {"desk": desk, "category": category,
                     "description": f"Aduan warga (uji gangguan {self.tag})",
                     "citizen": {"nik": nik, "name": person["NAMA"], "kk": person["NO_KK"]},
@@ -129,6 +133,7 @@ class Load:
         return None
 
     def register_one(self, key: str, person: dict[str, str]) -> Accepted | None:
+        self.offered += 1
         desk = person["KODE_WILAYAH"][:6]
         body = {"desk": desk, "category": "bpnt", "description": "Aduan uji pemulihan",
                 "citizen": {"nik": person["NIK"], "name": person["NAMA"]},
@@ -280,10 +285,10 @@ def settle(settings: Settings, app: ComplaintsApplication, admin: RabbitAdmin, v
                      "status projection behind": behind + len(accepted) - present}
             if lag == 0 and not backlog and behind == 0 and present == len(accepted) and \
                     (probe is None or probe()):
-                # management statistics trail by a few seconds: quiet twice, 6 s apart
+                # management statistics trail by a few seconds: quiet twice, 5 s apart
                 if quiet_since is None:
                     quiet_since = time.monotonic()
-                elif time.monotonic() - quiet_since >= 6:
+                elif time.monotonic() - quiet_since >= 5:
                     return {}
             else:
                 quiet_since = None

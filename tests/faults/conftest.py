@@ -76,6 +76,7 @@ class FaultSuite:
     rows: list[Row] = field(default_factory=list)
     findings: list[tuple[str, str]] = field(default_factory=list)
     known_seen: dict[str, set[str]] = field(default_factory=dict)
+    check_seconds: float = 0.0
 
     def known(self, finding: Finding) -> str | None:
         """The name of the known, reported defect a finding belongs to, else None."""
@@ -130,7 +131,8 @@ def write_report(suite: FaultSuite, elapsed: float, log_dir: Path) -> None:
         " re-run it to refresh this page.",
         "",
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}"
-        f" ({os.cpu_count()} CPUs, shared with other test runs), {elapsed:.0f} s in all."
+        f" ({os.cpu_count()} CPUs, shared with other test runs), {elapsed:.0f} s in all"
+        f" ({suite.check_seconds:.0f} s of it in the invariant checks)."
         f" Load per fault: {COMPLAINTS} complaints offered over {SECONDS:.0f} s by 6 desks"
         " over HTTP on loopback, each retried with the same Idempotency-Key until answered;"
         " agencies resolve half of the referred ones while the load runs; an agency"

@@ -19,7 +19,6 @@ from typing import Any
 import eventlet
 import pytest
 import requests
-from eventlet import tpool
 
 from shared.invariants import check_all
 from tests.faults.conftest import COMPLAINTS, SECONDS, FaultSuite, Row
@@ -111,9 +110,9 @@ def test_kill_9_and_restart_loses_and_doubles_nothing(suite: FaultSuite, name: s
 # -- the broker restarts ------------------------------------------------------------------------
 
 def _rabbitmqctl(*args: str) -> None:
-    # in an OS thread: the desks' green threads keep running while rabbitmqctl works
-    tpool.execute(subprocess.run, ["rabbitmqctl", *args], check=True, capture_output=True,
-                  timeout=120)
+    # subprocess is green under eventlet: the desks keep running while rabbitmqctl works
+    # (not tpool: a green subprocess inside an OS thread deadlocked the run)
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
 
 
 def test_rabbitmq_restart_loses_and_doubles_nothing(suite: FaultSuite) -> None:

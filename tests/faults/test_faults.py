@@ -198,7 +198,7 @@ def test_duplicate_and_out_of_order_deliveries_apply_nothing_twice(suite: FaultS
     def inject() -> None:
         republish_shuffled(suite)
 
-    run_fault(suite, "duplicate + shuffled redelivery of every event", inject)
+    run_fault(suite, "duplicate + shuffled redelivery of the last 400 events", inject)
 
 
 # -- a poison message ------------------------------------------------------------------------

@@ -128,13 +128,17 @@ def test_deadlines_missing_unclosed_or_unexpected_are_caught() -> None:
     report = Report()
     check_deadlines(store_of(s), [_deadline("verification", True),
                                   _deadline("referral", True),
-                                  _deadline("resolution", False)], report)
+                                  _deadline("acceptance", False)], report)
     assert report.ok, report.summary()
     report = Report()
     check_deadlines(store_of(s), [_deadline("verification", False),
-                                  _deadline("resolution", False),
-                                  _deadline("appeal", False)], report)
-    assert sorted(f.kind for f in report.findings) == [INVALID, LOST, MISMATCH]
+                                  _deadline("acceptance", False)], report)
+    assert sorted(f.kind for f in report.findings) == [LOST, MISMATCH]
+    rejected = stream("Registered", "Rejected")
+    report = Report()
+    check_deadlines(store_of(rejected), [_deadline("verification", True),
+                                         _deadline("referral", False)], report)
+    assert [f.kind for f in report.findings] == [INVALID]
 
 
 def _referral(cid: uuid.UUID, version: int, agency: str = "DINKES") -> dict[str, Any]:

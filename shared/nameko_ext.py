@@ -10,6 +10,7 @@ import eventlet
 from kombu import Queue
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
+from nameko.messaging import QueueConsumer
 from prometheus_client import Counter, Histogram
 
 from shared import topology
@@ -23,11 +24,28 @@ HANDLER_SECONDS = Histogram("sedulur_handler_seconds", "Event handler latency",
                             ["service", "event_type"])
 
 
+class DeadLetteringQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, except for a message whose body cannot be decoded (not
+    JSON, wrong encoding). kombu's default acks such a message after one log line, so it
+    is gone without a trace; here it is rejected without requeue, which sends it to the
+    dead-letter exchange at once (retrying cannot make it decodable)."""
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        log.error(
+            "consumer.undecodable queue=%s message_id=%s error=%r: sent to the dead-letter"
+            " queue", message.delivery_info.get("routing_key"),
+            message.properties.get("message_id"), exc,
+        )
+        message.reject(requeue=False)
+
+
 class SedulurEventHandler(EventHandler):
     """nameko's event handler on a quorum queue that rejects a failed message back to the
     broker instead of acking it (nameko's default), so RabbitMQ counts deliveries and
     dead-letters the message after the policy's delivery limit. Handlers are idempotent,
-    so a redelivery is harmless."""
+    so a redelivery is harmless. An undecodable body is dead-lettered at once."""
+
+    queue_consumer = DeadLetteringQueueConsumer()
 
     def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
         kwargs.setdefault("requeue_on_error", True)

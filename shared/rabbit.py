@@ -67,5 +67,14 @@ class RabbitAdmin:
     def queue(self, vhost: str, name: str) -> dict[str, Any]:
         return self._call("GET", f"/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
 
+    def peek(self, vhost: str, name: str, count: int = 10000) -> list[dict[str, Any]]:
+        """The messages in a queue, left in place (get + requeue), oldest first."""
+        return self._call(
+            "POST",
+            f"/queues/{quote(vhost, safe='')}/{quote(name, safe='')}/get",
+            {"count": count, "ackmode": "ack_requeue_true", "encoding": "auto",
+             "truncate": 100000},
+        ) or []
+
     def load_definitions(self, definitions: dict[str, Any]) -> None:
         self._call("POST", "/definitions", definitions)

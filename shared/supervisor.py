@@ -22,6 +22,7 @@ class Process:
     name: str
     popen: subprocess.Popen
     log_path: Path
+    http_url: str | None = None
 
 
 @dataclass
@@ -30,20 +31,31 @@ class Stack:
     log_dir: Path
     processes: dict[str, Process] = field(default_factory=dict)
 
-    def start(self, name: str) -> Process:
+    def start(self, name: str, *, instance: int = 1, env: dict[str, str] | None = None
+              ) -> Process:
+        """Start `name` (a service or "relay"). `instance` > 1 starts another copy beside
+        the first, kept as "<name>#<instance>"; a second copy of a service needs its own
+        HTTP port, given in `env` (SEDULUR_<NAME>_HTTP_PORT)."""
         args = ["relay"] if name == "relay" else ["run", name]
+        key = name if instance == 1 else f"{name}#{instance}"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}.log"
+        log_path = self.log_dir / f"{key}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its life
+        child_env = {**os.environ, **(env or {})}
         popen = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", *args],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ),
+            env=child_env,
             start_new_session=True,
         )
-        proc = Process(name, popen, log_path)
-        self.processes[name] = proc
+        http_url = None
+        if name != "relay":
+            port = child_env.get(f"SEDULUR_{name.upper()}_HTTP_PORT") or \
+                self.settings.http_port(name)
+            http_url = f"http://{self.settings.http_host}:{port}"
+        proc = Process(key, popen, log_path, http_url)
+        self.processes[key] = proc
         return proc
 
     def start_all(self, services: tuple[str, ...] = SERVICES, relay: bool = True) -> None:
@@ -55,9 +67,9 @@ class Stack:
     def wait_healthy(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         for name, proc in self.processes.items():
-            if name == "relay":
+            if proc.http_url is None:
                 continue
-            url = f"{self.settings.http_url(name)}/health"
+            url = f"{proc.http_url}/health"
             while True:
                 if proc.popen.poll() is not None:
                     raise DependencyUnavailable(
@@ -93,6 +105,11 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+
+    def remove(self, name: str, timeout: float = 20) -> None:
+        """Stop one process (e.g. a second instance) and forget it."""
+        self.stop(name, timeout)
+        self.processes.pop(name)
 
     def __enter__(self) -> Stack:
         return self

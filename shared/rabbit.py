@@ -11,7 +11,7 @@ from shared.errors import ConfigurationError
 
 
 class RabbitAdmin:
-    def __init__(self, management_url: str, timeout: float = 10.0):
+    def __init__(self, management_url: str, timeout: float = 30.0):
         parsed = urlparse(management_url)
         self.base = f"{parsed.scheme}://{parsed.hostname}:{parsed.port or 15672}/api"
         self.auth = (parsed.username or "guest", parsed.password or "guest")
@@ -40,6 +40,9 @@ class RabbitAdmin:
     def create_vhost(self, vhost: str, user: str = "guest") -> None:
         self._call("PUT", f"/vhosts/{quote(vhost, safe='')}")
         self.set_permissions(vhost, user, ".*", ".*", ".*")
+
+    def vhosts(self) -> list[str]:
+        return [v["name"] for v in self._call("GET", "/vhosts") or []]
 
     def delete_vhost(self, vhost: str) -> None:
         self._call("DELETE", f"/vhosts/{quote(vhost, safe='')}")

@@ -54,6 +54,7 @@ def sedulur_env(_servers: dict[str, str]) -> Iterator[Settings]:
     that services started as subprocesses see the same ones."""
     from shared.migrations import create_database, drop_database, migrate
 
+    _remove_leftovers_of_dead_runs(_servers)
     run_id = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
     dbname = f"sedulur_test_{run_id}"
     vhost = f"sedulur_test_{run_id}"
@@ -80,6 +81,42 @@ def sedulur_env(_servers: dict[str, str]) -> Iterator[Settings]:
     if not os.environ.get("SEDULUR_KEEP_TEST_DB"):
         drop_database(base, dbname)
         admin.delete_vhost(vhost)
+
+
+def _remove_leftovers_of_dead_runs(servers: dict[str, str]) -> None:
+    """A killed test run leaves its database and its vhost (full of quorum queues) behind;
+    enough of those wedge the broker. Run ids embed the pid: remove the ones whose
+    process is gone."""
+    import re
+
+    from shared.db import connect
+
+    def dead(name: str) -> bool:
+        m = re.match(r"sedulur_test_(\d+)_[0-9a-f]+$", name)
+        if not m:
+            return False
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    admin = RabbitAdmin(servers["mgmt"])
+    try:
+        for vhost in admin.vhosts():
+            if dead(vhost):
+                admin.delete_vhost(vhost)
+        admin_dsn = Settings(pg_dsn=servers["pg"]).pg.with_dbname("postgres")
+        with connect(admin_dsn) as conn:
+            names = [r[0] for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'sedulur_test_%'")]
+            for name in names:
+                if dead(name):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as exc:  # noqa: BLE001 - housekeeping must not fail the run
+        print(f"warning: could not remove leftovers of dead test runs: {exc!r}")
 
 
 @pytest.fixture(scope="session")

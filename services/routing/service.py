@@ -35,6 +35,12 @@ class RoutingService(Observable):
         return self.dtks.lookup_nik(nik)["person"]
 
     # -- events ---------------------------------------------------------------------------
+    @event_handler("intake", "Registered")
+    def on_registered(self, message: dict[str, Any]) -> None:
+        # Every stream's facts, also of complaints never routed (rejected, on the desk), so
+        # the live tables equal a replay of the log.
+        self.ctx.queue.catch_up(CloudEvent.parse(message).complaint_id)
+
     @event_handler("verification", "Verified")
     def on_verified(self, message: dict[str, Any]) -> None:
         event = CloudEvent.parse(message)

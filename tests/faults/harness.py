@@ -97,10 +97,14 @@ class Load:
             eventlet.sleep(max(0.0, due - time.monotonic()))
             self.offered += 1
             desk = self.desk_codes[d]
+            citizen = {"nik": nik, "name": person["NAMA"]}
+            if nik == person["NIK"]:
+                # A made-up NIK with a real family's KK is a manual-desk case (NIK not
+                # found, KK found), which waits for a verifier; the load wants decisions.
+                citizen["kk"] = person["NO_KK"]
             body = {"desk": desk, "category": category,
                     "description": f"Aduan warga (uji gangguan {self.tag})",
-                    "citizen": {"nik": nik, "name": person["NAMA"], "kk": person["NO_KK"]},
-                    "wilayah": person["KODE_WILAYAH"]}
+                    "citizen": citizen, "wilayah": person["KODE_WILAYAH"]}
             key = f"fault-{self.tag}-{i}"
             self._register(body, operator_headers(desk, f"op-{self.tag}-{d}", key), key,
                            resolve=i % 2 == 0)

@@ -79,7 +79,9 @@ class SedulurEventHandler(EventHandler):
             )
             # Back off a little before handing it back, so a briefly unavailable
             # dependency does not burn the whole delivery limit in milliseconds.
-            eventlet.sleep(min(0.2 * (2 ** deliveries), 3.0))
+            # 0.5+1+2+4+8 s over the default 5 deliveries: the budget outlasts a dropped
+            # database connection pool or a restarting dependency (fault suite).
+            eventlet.sleep(min(0.5 * (2 ** deliveries), 10.0))
         else:
             CONSUMED.labels(service, self.event_type, "ok").inc()
         super().handle_message_processed(message, result, exc_info)

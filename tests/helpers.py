@@ -112,3 +112,25 @@ def fresh_databases(pg_dsn: str) -> Iterator[Callable[[], Settings]]:
     finally:
         for name in made:
             drop_database(base, name)
+
+
+def append_registered(app: Any, operator: str, n: int, prefix: str = "t") -> list[Any]:
+    """Append n Registered events by `operator` straight through the application layer."""
+    import uuid
+
+    from shared.complaints.domainmodel import Complaint, complaint_id_for
+
+    ids = []
+    for _ in range(n):
+        key = f"{prefix}-{uuid.uuid4()}"
+        c = Complaint.register(
+            complaint_id=complaint_id_for(key), registration_number=key, kabupaten="3325",
+            desk="332501", channel="desk", category="kis", description="d",
+            citizen={"nik": "3325014507900001", "name": "S"}, wilayah="332501",
+            priority="normal", confidential=False,
+            actor={"user_id": operator, "role": "operator", "desk": "332501"},
+            correlation_id=key,
+        )
+        app.save_or_conflict(c)
+        ids.append(c.id)
+    return ids

@@ -12,27 +12,15 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from services.intake.service import IntakeService
-from shared.complaints.domainmodel import Complaint, complaint_id_for
 from shared.db import connect
 from shared.relay import PublishFailed, Relay, WindowedPublisher
 from tests.helpers import relay_running, running_service, wait_until
 
 
 def register(app: Any, operator: str, n: int) -> list[uuid.UUID]:
-    ids = []
-    for _ in range(n):
-        key = f"relay-{uuid.uuid4()}"
-        c = Complaint.register(
-            complaint_id=complaint_id_for(key), registration_number=key, kabupaten="3325",
-            desk="332501", channel="desk", category="kis", description="d",
-            citizen={"nik": "3325014507900001", "name": "S"}, wilayah="332501",
-            priority="normal", confidential=False,
-            actor={"user_id": operator, "role": "operator", "desk": "332501"},
-            correlation_id=key,
-        )
-        app.save_or_conflict(c)
-        ids.append(c.id)
-    return ids
+    from tests.helpers import append_registered
+
+    return append_registered(app, operator, n, "relay")
 
 
 class CrashAfterConfirm(Relay):

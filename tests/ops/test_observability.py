@@ -16,7 +16,6 @@ import requests
 import structlog
 
 from services.intake.service import IntakeService
-from shared.complaints.domainmodel import Complaint, complaint_id_for
 from shared.health import check, http_status
 from shared.relay import relay_lag
 from tests.helpers import relay_running, running_service, wait_until
@@ -25,20 +24,9 @@ LENIENT = {"health_relay_lag_events": 10**9, "health_relay_lag_seconds": 10**9}
 
 
 def append_complaints(app: Any, n: int, operator: str = "op-ops") -> list[uuid.UUID]:
-    ids = []
-    for _ in range(n):
-        key = f"ops-{uuid.uuid4()}"
-        c = Complaint.register(
-            complaint_id=complaint_id_for(key), registration_number=key, kabupaten="3325",
-            desk="332501", channel="desk", category="kis", description="d",
-            citizen={"nik": "3325014507900001", "name": "S"}, wilayah="332501",
-            priority="normal", confidential=False,
-            actor={"user_id": operator, "role": "operator", "desk": "332501"},
-            correlation_id=key,
-        )
-        app.save_or_conflict(c)
-        ids.append(c.id)
-    return ids
+    from tests.helpers import append_registered
+
+    return append_registered(app, operator, n, "ops")
 
 
 def test_health_is_ok_when_every_dependency_answers(topology_declared):

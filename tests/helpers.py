@@ -16,8 +16,21 @@ from shared.shell import nameko_config
 
 T = TypeVar("T")
 
-OPERATOR = {"X-Sedulur-User": "op-test", "X-Sedulur-Role": "operator", "X-Sedulur-Desk": "332501"}
-AUDITOR = {"X-Sedulur-User": "aud-test", "X-Sedulur-Role": "auditor"}
+
+
+def actor_headers(user_id: str, role: str, *, desk: str | None = None, area: str | None = None,
+                  agency: str | None = None) -> dict[str, str]:
+    """The HTTP headers that make a request come from this user. Every test builds its
+    credentials here, so the switch to signed tokens (auth issue) changes one function."""
+    headers = {"X-Sedulur-User": user_id, "X-Sedulur-Role": role}
+    for name, value in (("Desk", desk), ("Area", area), ("Agency", agency)):
+        if value:
+            headers[f"X-Sedulur-{name}"] = value
+    return headers
+
+
+OPERATOR = actor_headers("op-test", "operator", desk="332501")
+AUDITOR = actor_headers("aud-test", "auditor")
 
 
 def free_port() -> int:

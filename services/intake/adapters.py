@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from shared.db import Database
+
+if TYPE_CHECKING:
+    from .open311 import RequestQuery
 
 
 class PgSequenceAllocator:
@@ -227,7 +231,7 @@ class PgOpen311Clients:
         )
         return api_key
 
-    def list(self) -> list[dict]:
+    def all(self) -> list[dict]:
         return self.db.fetchall(
             "SELECT client_id, name, channel, created_at, revoked_at"
             " FROM intake.open311_clients ORDER BY client_id")
@@ -267,8 +271,10 @@ class PgOpen311Requests:
         return (", (SELECT min(d.due_at) FROM sla.deadlines d WHERE d.complaint_id ="
                 " s.complaint_id AND d.closed_at IS NULL AND d.paused_at IS NULL) AS due_at")
 
-    def find(self, query, *, default_since: datetime, limit: int) -> list[dict]:
-        where, params = [], []
+    def find(self, query: RequestQuery, *, default_since: datetime, limit: int
+             ) -> list[dict]:
+        where: list[str] = []
+        params: list[Any] = []
         if query.ids:
             where.append("s.registration_number = ANY(%s)")
             params.append(list(query.ids))

@@ -70,7 +70,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every client application (never the keys)."""
     store = _store()
     try:
-        rows = store.list()
+        rows = store.all()
     finally:
         store.db.close()
     if as_json:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-import os
 from typing import Any
 
 import eventlet
@@ -88,12 +88,17 @@ def _open311(root: str) -> Any:
 
         @wraps(fn)
         def wrapper(self: Any, request: Request, *args: Any, fmt: str, **kwargs: Any) -> Response:
+            from shared.logging import bind_context
+
             out = fmt if fmt in open311.FORMATS else "json"
+            cid = correlation_id(request)
+            bind_context(correlation_id=cid)
+            headers = {"X-Correlation-Id": cid}
             try:
                 open311.require_format(fmt)
                 body, status = fn(self, request, *args, **kwargs)
                 return Response(open311.render(body, root, out), status=status,
-                                content_type=open311.CONTENT_TYPES[out])
+                                content_type=open311.CONTENT_TYPES[out], headers=headers)
             except open311.Open311Errors as exc:
                 status, errors = exc.status, exc.errors
             except SedulurError as exc:
@@ -103,7 +108,7 @@ def _open311(root: str) -> Any:
                 log.exception("unhandled error in %s", fn.__name__)
                 status, errors = 500, [{"code": 500, "description": "internal error"}]
             return Response(open311.render(errors, "errors", out), status=status,
-                            content_type=open311.CONTENT_TYPES[out])
+                            content_type=open311.CONTENT_TYPES[out], headers=headers)
 
         return wrapper
 

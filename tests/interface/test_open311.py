@@ -365,7 +365,8 @@ def test_no_personal_data_in_any_get_answer_over_a_day_of_complaints(
     for i in range(40):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         nik = _nik(5000 + i, kec=f"{rng.randrange(1, 20):02d}", day=rng.choice([5, 45]))
-        kk = f"3325{rng.randrange(1, 20):02d}{rng.randrange(1, 28):02d}0315{rng.randrange(1, 9999):04d}"
+        kk = (f"3325{rng.randrange(1, 20):02d}{rng.randrange(1, 28):02d}0315"
+              f"{rng.randrange(1, 9999):04d}")
         phone = f"08{rng.randrange(10**9, 10**10)}"
         people.append((nik, kk, phone, first, last))
         fields = {"attribute[nik]": nik, "attribute[kk]": kk, "phone": phone,

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -323,6 +324,15 @@ def test_complaints_carry_the_client_channel_and_the_client_as_actor(
     assert (event.channel, event.actor["user_id"]) == ("open311-bot", f"open311:{client_id}")
     assert (event.desk, event.priority, event.category) == ("3325012001", "urgent",
                                                            "kis-nonaktif")
+    # The channel statistics and per-desk operator activity of the recap count the client.
+    from services.reporting.domainmodel import Period, build_recap, facts_from_events
+
+    facts, referrals = facts_from_events([event])
+    today = event.timestamp.astimezone(ZoneInfo("Asia/Jakarta")).date().isoformat()
+    recap = build_recap(facts.values(), referrals.values(), Period.parse(today), "3325",
+                        "Asia/Jakarta", 0)
+    assert recap.tables["kanal"].rows == [["open311-bot", 1]]
+    assert recap.tables["meja"].rows == [["3325012001", 1, 1]]
 
 
 def test_clients_are_listed_without_keys_and_a_revoked_key_is_refused(

@@ -271,6 +271,14 @@ def posted(registration_number: str, *, created: bool) -> list[dict[str, Any]]:
 # --- GET requests ----------------------------------------------------------------------------
 
 
+REJECTION_WORDS = {
+    "not_in_dtks": "NIK tidak terdaftar di DTKS",
+    "desil_above_threshold": "tingkat kesejahteraan di atas batas program",
+    "program_required": "bukan peserta program yang disyaratkan",
+    "already_has_program": "sudah menerima program ini",
+}
+
+
 def status_notes(row: Mapping[str, Any]) -> str:
     """The current stage in plain words (Indonesian, like the desk and the citizen lookup)."""
     stage, agency = row["stage"], (row.get("agencies") or [None])[-1]
@@ -283,8 +291,10 @@ def status_notes(row: Mapping[str, Any]) -> str:
     if stage == "resolved":
         return f"Selesai ditangani {agency}." if agency else "Selesai ditangani."
     if stage == "rejected":
-        reason = (row.get("reason_code") or "").replace("_", " ")
-        return f"Ditolak oleh Dinas Sosial ({reason})." if reason else "Ditolak."
+        # From the reason code only: the verifier's free-text reason may name the citizen.
+        code = row.get("reason_code") or ""
+        reason = REJECTION_WORDS.get(code, code.replace("_", " "))
+        return f"Ditolak oleh Dinas Sosial: {reason}." if reason else "Ditolak oleh Dinas Sosial."
     return stage
 
 
@@ -303,6 +313,8 @@ def request_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "status_notes": status_notes(row),
         "service_name": node["name"] if node else row["category"],
         "service_code": row["category"],
+        # Free text: citizens write their names and numbers in it, so it is never shown.
+        "description": None,
         "agency_responsible": agencies[-1] if agencies else None,
         "service_notice": None,
         "requested_datetime": _w3c(row["registered_at"]),

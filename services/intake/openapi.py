@@ -192,7 +192,7 @@ def _open311_schemas() -> dict[str, Any]:
                               "account_id": n}, ["service_request_id"]),
         "Open311Request": obj({
             "service_request_id": s, "status": {"type": "string", "enum": ["open", "closed"]},
-            "status_notes": s, "service_name": s, "service_code": s,
+            "status_notes": s, "service_name": s, "service_code": s, "description": n,
             "agency_responsible": n, "service_notice": n,
             "requested_datetime": {"type": "string", "format": "date-time"},
             "updated_datetime": {"type": "string", "format": "date-time"},

@@ -67,6 +67,7 @@ def _load(path: str) -> dict[str, dict[str, Any]]:
                 "parent": parent["code"] if parent else None,
                 "priority": priority,
                 "confidential": confidential,
+                "description": item.get("description"),
                 "children": [],
             }
             out[code] = node

@@ -171,6 +171,8 @@ _mount_optional("routing", "services.routing.cli", "Routing tables and agency wo
 _mount_optional("sla", "services.sla.cli", "SLA policies, timer pass, deadlines, board.")
 _mount_optional("rabbit", "shared.rabbit_cli", "RabbitMQ definitions: generate, load.")
 _mount_optional("intake", "services.intake.cli", "Intake: backfill paper complaints from CSV.")
+_mount_optional("open311", "services.intake.open311_cli",
+                "Open311 GeoReport v2: client applications and their api keys.")
 _mount_optional("audit", "shared.audit.cli", "Auditor tools: history, state, verify, anchor.")
 _mount_optional("projections", "shared.projections_cli", "Read models: list, rebuild, check.")
 _mount_optional("bench", "bench.cli", "Benchmarks beside the raw PostgreSQL / RabbitMQ ceilings.")

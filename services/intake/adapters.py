@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from shared.db import Database
+
+if TYPE_CHECKING:
+    from .open311 import RequestQuery
 
 
 class PgSequenceAllocator:
@@ -205,3 +209,93 @@ class PgActivityReader:
             row = self.db.fetchone("SELECT to_regclass('sla.deadlines') IS NOT NULL AS ok")
             self._sla_readable = bool(row and row["ok"])
         return self._sla_readable
+
+
+class PgOpen311Clients:
+    """Open311 client applications and their hashed api keys (`sedulur open311 clients`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, client_id: str, name: str, channel: str) -> str:
+        """Register a client; returns its api key, which is shown once and never stored."""
+        import secrets
+
+        from .open311 import api_key_hash
+
+        api_key = f"o311_{secrets.token_urlsafe(32)}"
+        self.db.execute(
+            "INSERT INTO intake.open311_clients (client_id, name, channel, key_hash)"
+            " VALUES (%s, %s, %s, %s)",
+            (client_id, name, channel, api_key_hash(api_key)),
+        )
+        return api_key
+
+    def all(self) -> list[dict]:
+        return self.db.fetchall(
+            "SELECT client_id, name, channel, created_at, revoked_at"
+            " FROM intake.open311_clients ORDER BY client_id")
+
+    def revoke(self, client_id: str) -> bool:
+        row = self.db.fetchone(
+            "UPDATE intake.open311_clients SET revoked_at = now()"
+            " WHERE client_id = %s AND revoked_at IS NULL RETURNING client_id", (client_id,))
+        return row is not None
+
+    def by_key(self, api_key: str) -> dict | None:
+        from .open311 import api_key_hash
+
+        return self.db.fetchone(
+            "SELECT client_id, name, channel FROM intake.open311_clients"
+            " WHERE key_hash = %s AND revoked_at IS NULL", (api_key_hash(api_key),))
+
+
+class PgOpen311Requests:
+    """Complaint status rows for GeoReport's GET requests, with the SLA due time of the
+    open stage read from the sla service's deadlines table in the same database (as the
+    citizen lookup does); without that table expected_datetime stays empty."""
+
+    COLUMNS = ("s.registration_number, s.category, s.stage, s.agencies, s.reason_code,"
+               " s.registered_at, s.updated_at")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._sla_readable: bool | None = None
+
+    def _due(self) -> str:
+        if self._sla_readable is None:
+            row = self.db.fetchone("SELECT to_regclass('sla.deadlines') IS NOT NULL AS ok")
+            self._sla_readable = bool(row and row["ok"])
+        if not self._sla_readable:
+            return ", NULL::timestamptz AS due_at"
+        return (", (SELECT min(d.due_at) FROM sla.deadlines d WHERE d.complaint_id ="
+                " s.complaint_id AND d.closed_at IS NULL AND d.paused_at IS NULL) AS due_at")
+
+    def find(self, query: RequestQuery, *, default_since: datetime, limit: int
+             ) -> list[dict]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.ids:
+            where.append("s.registration_number = ANY(%s)")
+            params.append(list(query.ids))
+        else:
+            # Confidential categories (violence, disability) are not listed to the public;
+            # the citizen's app still finds its own request by its id.
+            where.append("NOT s.confidential")
+            if query.service_codes:
+                where.append("s.category = ANY(%s)")
+                params.append(list(query.service_codes))
+            if query.stages:
+                where.append("s.stage = ANY(%s)")
+                params.append(list(query.stages))
+            where.append("s.registered_at >= %s")
+            params.append(query.start or default_since)
+            if query.end:
+                where.append("s.registered_at <= %s")
+                params.append(query.end)
+        params.append(limit)
+        return self.db.fetchall(
+            f"SELECT {self.COLUMNS}{self._due()} FROM intake.complaint_status s"
+            f" WHERE {' AND '.join(where)} ORDER BY s.registered_at DESC LIMIT %s",
+            params,
+        )

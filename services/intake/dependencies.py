@@ -13,7 +13,14 @@ from shared.db import Database
 from shared.errors import ConfigurationError
 from shared.shell import Provided, settings_from_config
 
-from .adapters import PgActivityReader, PgIntakeLookups, PgOperatorPresence, PgSequenceAllocator
+from .adapters import (
+    PgActivityReader,
+    PgIntakeLookups,
+    PgOpen311Clients,
+    PgOpen311Requests,
+    PgOperatorPresence,
+    PgSequenceAllocator,
+)
 from .application import Intake
 from .monitoring import MonitorPolicy
 from .projections import (
@@ -78,6 +85,8 @@ class IntakeContext:
     presence: PgOperatorPresence
     reader: PgActivityReader
     options: IntakeOptions
+    open311_clients: PgOpen311Clients
+    open311_requests: PgOpen311Requests
 
     @property
     def projections(self) -> tuple[ComplaintStatus, CitizenComplaints, OperatorActivity]:
@@ -110,7 +119,8 @@ def build(settings: Settings, options: IntakeOptions | None = None, *,
     )
     ctx = IntakeContext(app, db, ComplaintStatus(app, db), CitizenComplaints(app, db),
                         OperatorActivity(app, db), PgOperatorPresence(db),
-                        PgActivityReader(db), options)
+                        PgActivityReader(db), options, PgOpen311Clients(db),
+                        PgOpen311Requests(db))
     holder["ctx"] = ctx
     return ctx
 

@@ -69,6 +69,139 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
 
 
+FORMAT = {"name": "fmt", "in": "path", "required": True,
+          "schema": {"type": "string", "enum": ["json", "xml"]},
+          "description": "answer format: the path ends in .json or .xml"}
+
+
+def _open311_answer(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {
+        "application/json": {"schema": schema},
+        "text/xml": {"schema": {"type": "string", "description": "the same fields as XML"}}}}
+
+
+def _open311_errors(*statuses: int) -> dict[str, Any]:
+    text = {400: "bad field(s): one error per field", 403: "api_key missing or invalid",
+            404: "service_code, service_request_id or format not found",
+            500: "internal error"}
+    return {str(s): _open311_answer(_ref("Open311Errors"), text[s]) for s in statuses}
+
+
+def _open311_paths() -> dict[str, Any]:
+    """GeoReport v2 (docs/open311.md): form-encoded posts, answers in JSON or XML with the
+    specification's field names and its error list."""
+    list_of = lambda name: {"type": "array", "items": _ref(name)}  # noqa: E731
+    attribute_fields = {
+        "type": "object", "description": "attribute[<code>] of the service definition",
+        "additionalProperties": {"type": "string"}}
+    return {
+        "/open311/v2/services.{fmt}": {"get": {
+            "summary": "Open311: the category tree as service types",
+            "operationId": "open311_services", "tags": ["open311"],
+            "parameters": [FORMAT],
+            "responses": {"200": _open311_answer(list_of("Open311Service"), "<services>"),
+                          **_open311_errors(404)},
+        }},
+        "/open311/v2/services/{service_code}.{fmt}": {"get": {
+            "summary": "Open311: the attributes a request of this service needs",
+            "operationId": "open311_definition", "tags": ["open311"],
+            "parameters": [{"name": "service_code", "in": "path", "required": True,
+                            "schema": {"type": "string"}, "example": "kis-nonaktif"},
+                           FORMAT],
+            "responses": {"200": _open311_answer(_ref("Open311ServiceDefinition"),
+                                                 "<service_definition>"),
+                          **_open311_errors(404)},
+        }},
+        "/open311/v2/requests.{fmt}": {
+            "post": {
+                "summary": "Open311: file a complaint (client application with api_key)",
+                "operationId": "open311_post", "tags": ["open311"],
+                "description": "An identical post by the same client on the same day is a "
+                               "retry: 200 with the first service_request_id, nothing new.",
+                "parameters": [FORMAT],
+                "requestBody": {"required": True, "content": {
+                    "application/x-www-form-urlencoded": {"schema": {
+                        "type": "object", "required": ["api_key", "service_code"],
+                        "properties": {k: {"type": "string"} for k in (
+                            "api_key", "jurisdiction_id", "service_code", "description",
+                            "first_name", "last_name", "phone", "email", "lat", "long",
+                            "address_string", "address_id", "device_id", "account_id",
+                            "media_url")},
+                        "additionalProperties": attribute_fields}}}},
+                "responses": {
+                    "201": _open311_answer(list_of("Open311Posted"), "registered"),
+                    "200": _open311_answer(list_of("Open311Posted"), "a retry"),
+                    **_open311_errors(400, 403, 404)},
+            },
+            "get": {
+                "summary": "Open311: complaints by ids, service_code, status and dates",
+                "operationId": "open311_requests", "tags": ["open311"],
+                "parameters": [
+                    FORMAT,
+                    *({"name": n, "in": "query", "required": False,
+                       "schema": {"type": "string"}, "description": d} for n, d in (
+                        ("service_request_id", "comma-separated; the other filters are "
+                                               "then ignored"),
+                        ("service_code", "comma-separated"),
+                        ("status", "open | closed (comma-separated)"),
+                        ("start_date", "W3C date-time; default 90 days before end_date"),
+                        ("end_date", "W3C date-time"),
+                        ("jurisdiction_id", "accepted, not needed: one jurisdiction")))],
+                "responses": {"200": _open311_answer(list_of("Open311Request"),
+                                                     "<service_requests>, at most 1000"),
+                              **_open311_errors(400, 404)},
+            },
+        },
+        "/open311/v2/requests/{service_request_id}.{fmt}": {"get": {
+            "summary": "Open311: one complaint's status (no personal data)",
+            "operationId": "open311_request", "tags": ["open311"],
+            "parameters": [{"name": "service_request_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}, "example": "3325-251123-000019"},
+                           FORMAT],
+            "responses": {"200": _open311_answer(list_of("Open311Request"),
+                                                 "<service_requests> with one request"),
+                          **_open311_errors(404)},
+        }},
+    }
+
+
+def _open311_schemas() -> dict[str, Any]:
+    def obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+        return {"type": "object", "properties": props, "required": required or list(props)}
+
+    s, n = {"type": "string"}, {"type": ["string", "null"]}
+    return {
+        "Open311Errors": {"type": "array", "items": obj({"code": {"type": "integer"},
+                                                         "description": s})},
+        "Open311Service": obj({"service_code": s, "service_name": s, "description": s,
+                               "metadata": {"type": "boolean"},
+                               "type": {"type": "string",
+                                        "enum": ["realtime", "batch", "blackbox"]},
+                               "keywords": s, "group": s}),
+        "Open311ServiceDefinition": obj({"service_code": s, "attributes": {
+            "type": "array", "items": obj({
+                "variable": {"type": "boolean"}, "code": s,
+                "datatype": {"type": "string", "enum": [
+                    "string", "number", "datetime", "text", "singlevaluelist",
+                    "multivaluelist"]},
+                "required": {"type": "boolean"}, "datatype_description": s,
+                "order": {"type": "integer"}, "description": s,
+                "values": {"type": "array", "items": obj({"key": s, "name": s})}},
+                ["variable", "code", "datatype", "required", "order", "description"])}}),
+        "Open311Posted": obj({"service_request_id": s, "service_notice": n,
+                              "account_id": n}, ["service_request_id"]),
+        "Open311Request": obj({
+            "service_request_id": s, "status": {"type": "string", "enum": ["open", "closed"]},
+            "status_notes": s, "service_name": s, "service_code": s, "description": n,
+            "agency_responsible": n, "service_notice": n,
+            "requested_datetime": {"type": "string", "format": "date-time"},
+            "updated_datetime": {"type": "string", "format": "date-time"},
+            "expected_datetime": {"type": ["string", "null"], "format": "date-time"},
+            "address": n, "address_id": n, "zipcode": n, "lat": n, "long": n,
+            "media_url": n}),
+    }
+
+
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for model in MODELS:
@@ -85,6 +218,7 @@ def document() -> dict[str, Any]:
                            "field": {"type": "string"},
                            "details": {"type": "object"}}}},
     }
+    schemas.update(_open311_schemas())
     schemas["ActivityView"] = {
         "type": "object",
         "description": "operators in the area with online / idle / deadline flags, rolled "
@@ -218,6 +352,7 @@ def document() -> dict[str, Any]:
             "responses": {"200": {"description": "state at that point"},
                           **_errors(400, 401, 403, 404)},
         }},
+        **_open311_paths(),
         "/openapi.json": {"get": {
             "summary": "This document", "operationId": "openapi",
             "responses": {"200": {"description": "OpenAPI 3.1"}},

@@ -8,11 +8,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-import os
 from typing import Any
 
 import eventlet
@@ -36,8 +36,17 @@ from shared.errors import (
 from shared.identity import RegistrationNumber, WilayahCode
 from shared.nameko_ext import event_handler
 from shared.shell import Observable, request_actor, request_area
-from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
+from shared.web import (
+    correlation_id,
+    handle_errors,
+    json_response,
+    parse_model,
+    read_json,
+    status_for,
+)
 
+from . import open311
+from .application import WIB
 from .channels import gateway_reply, parse_gateway_text
 from .dependencies import IntakeDependency
 from .monitoring import activity_view, changes
@@ -66,6 +75,44 @@ def _created(result: Any) -> Response:
     body = result.as_dict()
     return json_response(body, 201 if result.created else 200,
                          headers={"Location": f"/complaints/{body['complaint_id']}"})
+
+
+def _open311(root: str) -> Any:
+    """GeoReport answers: the body in the format the path ends with (.json / .xml) under the
+    specification's root element, and every failure as its error list `[{code,
+    description}]` with that code as the HTTP status. Nothing is appended on an error: the
+    use case runs only after the whole request validated."""
+
+    def wrap(fn: Any) -> Any:
+        from functools import wraps
+
+        @wraps(fn)
+        def wrapper(self: Any, request: Request, *args: Any, fmt: str, **kwargs: Any) -> Response:
+            from shared.logging import bind_context
+
+            out = fmt if fmt in open311.FORMATS else "json"
+            cid = correlation_id(request)
+            bind_context(correlation_id=cid)
+            headers = {"X-Correlation-Id": cid}
+            try:
+                open311.require_format(fmt)
+                body, status = fn(self, request, *args, **kwargs)
+                return Response(open311.render(body, root, out), status=status,
+                                content_type=open311.CONTENT_TYPES[out], headers=headers)
+            except open311.Open311Errors as exc:
+                status, errors = exc.status, exc.errors
+            except SedulurError as exc:
+                status = {401: 403}.get(status_for(exc), status_for(exc))
+                errors = [{"code": status, "description": exc.message}]
+            except Exception:
+                log.exception("unhandled error in %s", fn.__name__)
+                status, errors = 500, [{"code": 500, "description": "internal error"}]
+            return Response(open311.render(errors, "errors", out), status=status,
+                            content_type=open311.CONTENT_TYPES[out], headers=headers)
+
+        return wrapper
+
+    return wrap
 
 
 def _sse(event: str, data: Any) -> str:
@@ -278,6 +325,61 @@ class IntakeService(Observable):
         if not code.startswith(own_code):
             raise Forbidden(f"area {code} lies outside your area {own_code}", field="area")
         return code
+
+    # -- Open311 GeoReport v2 (docs/open311.md) ------------------------------------------
+    @http("GET", "/open311/v2/services.<string:fmt>")
+    @_open311("services")
+    def open311_services(self, request: Request) -> tuple[Any, int]:
+        return open311.services(), 200
+
+    @http("GET", "/open311/v2/services/<string:service_code>.<string:fmt>")
+    @_open311("service_definition")
+    def open311_definition(self, request: Request, service_code: str) -> tuple[Any, int]:
+        return open311.definition(service_code), 200
+
+    @http("POST", "/open311/v2/requests.<string:fmt>")
+    @_open311("service_requests")
+    def open311_post(self, request: Request) -> tuple[Any, int]:
+        if (request.content_length or 0) > 64 * 1024:
+            raise open311.Open311Errors.one(400, "request body larger than 65536 bytes")
+        form = request.form.to_dict()
+        found = self.ctx.open311_clients.by_key(form.get("api_key") or "") \
+            if form.get("api_key") else None
+        if found is None:
+            raise open311.Open311Errors.one(403, "api_key was not provided or invalid")
+        client = open311.Client(**found)
+        post = open311.parse_post(form, client, today=datetime.now(WIB).date())
+        result = self.ctx.app.register(post.command, actor=post.actor,
+                                       correlation_id=correlation_id(request),
+                                       idempotency_key=post.idempotency_key)
+        return (open311.posted(result.registration_number, created=result.created),
+                201 if result.created else 200)
+
+    @http("GET", "/open311/v2/requests.<string:fmt>")
+    @_open311("service_requests")
+    def open311_requests(self, request: Request) -> tuple[Any, int]:
+        from datetime import timedelta
+
+        query = open311.request_query(request.args)
+        since = (query.end or datetime.now(UTC)) - timedelta(days=open311.DEFAULT_WINDOW_DAYS)
+        rows = self.ctx.open311_requests.find(query, default_since=since,
+                                              limit=open311.MAX_REQUESTS)
+        return [open311.request_view(r) for r in rows], 200
+
+    @http("GET", "/open311/v2/requests/<string:service_request_id>.<string:fmt>")
+    @_open311("service_requests")
+    def open311_request(self, request: Request, service_request_id: str) -> tuple[Any, int]:
+        try:
+            number = RegistrationNumber.parse(service_request_id).value
+        except SedulurError:
+            number = None
+        rows = self.ctx.open311_requests.find(open311.RequestQuery(ids=(number,)),
+                                              default_since=datetime.now(UTC), limit=1) \
+            if number else []
+        if not rows:
+            raise open311.Open311Errors.one(
+                404, f"service_request_id {service_request_id!r} was not found")
+        return [open311.request_view(rows[0])], 200
 
     @http("GET", "/openapi.json")
     def openapi(self, request: Request) -> Response:

@@ -6,11 +6,14 @@ import logging
 import time
 from typing import Any
 
+import amqp.exceptions
 import eventlet
 from kombu import Queue
+from kombu.exceptions import OperationalError
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.messaging import QueueConsumer
+from nameko.rpc import MethodProxy, ReplyListener, Rpc, RpcConsumer, RpcProxy, ServiceProxy
 from prometheus_client import Counter, Histogram
 
 from shared import topology
@@ -24,7 +27,34 @@ HANDLER_SECONDS = Histogram("sedulur_handler_seconds", "Event handler latency",
                             ["service", "event_type"])
 
 
-class DeadLetteringQueueConsumer(QueueConsumer):
+# What a dead broker connection raises from a socket write: nameko 2.14 catches only
+# amqp's ConnectionError around ack/requeue, so a BrokenPipeError from a worker that finished
+# while RabbitMQ restarted killed the whole container (seen in the fault suite).
+BROKER_GONE = (OSError, amqp.exceptions.ConnectionError,
+               amqp.exceptions.RecoverableConnectionError, OperationalError)
+
+
+class ResilientQueueConsumer(QueueConsumer):
+    """nameko's queue consumer whose ack / requeue on a connection that died meanwhile is a
+    warning, not a crash: the broker has already taken the unacked message back and
+    redelivers it after the reconnect (handlers are idempotent)."""
+
+    def ack_message(self, message: Any) -> None:
+        try:
+            super().ack_message(message)
+        except BROKER_GONE as exc:
+            log.warning("consumer.ack_lost message_id=%s error=%r: the broker redelivers it",
+                        message.properties.get("message_id"), exc)
+
+    def requeue_message(self, message: Any) -> None:
+        try:
+            super().requeue_message(message)
+        except BROKER_GONE as exc:
+            log.warning("consumer.requeue_lost message_id=%s error=%r: the broker redelivers"
+                        " it", message.properties.get("message_id"), exc)
+
+
+class DeadLetteringQueueConsumer(ResilientQueueConsumer):
     """nameko's queue consumer, except for a message whose body cannot be decoded (not
     JSON, wrong encoding). kombu's default acks such a message after one log line, so it
     is gone without a trace; here it is rejected without requeue, which sends it to the
@@ -88,6 +118,90 @@ class SedulurEventHandler(EventHandler):
 
 
 event_handler = SedulurEventHandler.decorator
+
+
+# -- RPC ---------------------------------------------------------------------------------------
+# Own consumer classes (shared extensions are keyed by type): RPC requests, RPC replies and
+# events each keep their own connection and prefetch, so workers waiting for a reply can
+# never hold the prefetch the reply needs.
+
+class _RpcQueueConsumer(ResilientQueueConsumer):
+    pass
+
+
+class _ReplyQueueConsumer(ResilientQueueConsumer):
+    pass
+
+
+class ResilientRpcConsumer(RpcConsumer):
+    queue_consumer = _RpcQueueConsumer()
+
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> Any:
+        try:
+            return super().handle_result(message, result, exc_info)
+        except BROKER_GONE as exc:
+            # The reply could not be sent: the request stays unacked, the broker redelivers
+            # it after the reconnect and the (read-only, idempotent) call runs again.
+            log.warning("rpc.reply_lost routing_key=%s error=%r",
+                        message.delivery_info.get("routing_key"), exc)
+            return result, exc_info
+
+
+class ResilientRpc(Rpc):
+    rpc_consumer = ResilientRpcConsumer()
+
+
+rpc = ResilientRpc.decorator
+
+
+class RpcTimeout(Exception):
+    """No reply within the proxy's timeout (the callee is down, or the reply was lost when
+    the broker restarted). The caller's handler fails and its message is retried."""
+
+
+class _ResilientReplyListener(ReplyListener):
+    queue_consumer = _ReplyQueueConsumer()
+
+
+class _TimedMethodProxy(MethodProxy):
+    def __init__(self, *args: Any, timeout: float, **options: Any) -> None:
+        self.timeout = timeout
+        super().__init__(*args, **options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        reply = self._call(*args, **kwargs)
+        try:
+            with eventlet.Timeout(self.timeout, RpcTimeout(
+                    f"{self.service_name}.{self.method_name}: no reply in {self.timeout}s")):
+                return reply.result()
+        except RpcTimeout:
+            events = self.reply_listener._reply_events
+            for key, event in list(events.items()):
+                if event is reply.reply_event:
+                    events.pop(key, None)
+            raise
+
+
+class _TimedServiceProxy(ServiceProxy):
+    def __getattr__(self, name: str) -> Any:
+        options = dict(self.options)
+        timeout = options.pop("timeout")
+        return _TimedMethodProxy(self.worker_ctx, self.service_name, name,
+                                 self.reply_listener, timeout=timeout, **options)
+
+
+class TimedRpcProxy(RpcProxy):
+    """nameko's RpcProxy with a reply timeout (nameko's waits forever: a verification
+    worker waiting for a reply lost in a broker restart held its message for good)."""
+
+    rpc_reply_listener = _ResilientReplyListener()
+
+    def __init__(self, target_service: str, timeout: float = 30.0, **options: Any) -> None:
+        super().__init__(target_service, timeout=timeout, **options)
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        return _TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
+                                  **self.options)
 
 
 class Telemetry(DependencyProvider):

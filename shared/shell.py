@@ -144,6 +144,21 @@ def run_service(service: str) -> None:
     signal.signal(signal.SIGINT, _stop)
     runner.start()
     log.info("service.started service=%s port=%s", service, settings.http_port(service))
-    stopping.wait()
+
+    # A container nameko killed (an extension's thread raised) must end the process, so the
+    # supervisor / orchestrator restarts it; otherwise it lingers without consumers.
+    def _container_died(gt: Any) -> None:
+        try:
+            gt.wait()
+        except BaseException as exc:  # noqa: BLE001 - any cause ends the process
+            log.critical("service.died service=%s error=%r", service, exc)
+            if not stopping.ready():
+                stopping.send("died")
+
+    eventlet.spawn(runner.wait).link(_container_died)
+    why = stopping.wait()
+    if why == "died":
+        runner.kill()
+        raise SystemExit(70)  # EX_SOFTWARE: restart me
     log.info("service.stopping service=%s", service)
     runner.stop()

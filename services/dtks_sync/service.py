@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from shared.errors import NotFound
 from shared.identity import KK, NIK
+from shared.nameko_ext import rpc
 from shared.shell import Observable
 from shared.web import handle_errors, json_response, parse_model
 

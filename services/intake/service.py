@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import eventlet
-from nameko.rpc import rpc
 from nameko.timer import timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
@@ -34,7 +33,7 @@ from shared.errors import (
     Unauthenticated,
 )
 from shared.identity import RegistrationNumber, WilayahCode
-from shared.nameko_ext import event_handler
+from shared.nameko_ext import event_handler, rpc
 from shared.shell import Observable, request_actor, request_area
 from shared.web import (
     correlation_id,

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import RpcProxy
 from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Request, Response
 
 from shared.envelope import CloudEvent
 from shared.errors import Forbidden
-from shared.nameko_ext import event_handler
+from shared.nameko_ext import TimedRpcProxy, event_handler
 from shared.shell import Observable, request_actor, system_actor
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
@@ -29,7 +28,7 @@ def _referral_answer(complaint: Any, agency: str) -> dict[str, Any]:
 class RoutingService(Observable):
     name = "routing"
     ctx = RoutingDependency()
-    dtks = RpcProxy("dtks_sync")
+    dtks = TimedRpcProxy("dtks_sync")
 
     def _person(self, nik: str) -> dict[str, Any] | None:
         return self.dtks.lookup_nik(nik)["person"]

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import RpcProxy
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from shared.envelope import CloudEvent
-from shared.nameko_ext import event_handler
+from shared.nameko_ext import TimedRpcProxy, event_handler
 from shared.shell import Observable, request_actor, system_actor
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
@@ -23,7 +22,7 @@ from .schemas import DeskQuery, RejectIn, UsulanIn, UsulanQuery, VerifyIn
 class VerificationService(Observable):
     name = "verification"
     ctx = VerificationDependency()
-    dtks = RpcProxy("dtks_sync")
+    dtks = TimedRpcProxy("dtks_sync")
 
     # -- events ---------------------------------------------------------------------------
     @event_handler("intake", "Registered")

@@ -79,7 +79,9 @@ def month(event_app: Any) -> Iterator[dict[str, Any]]:
             kec = kab + rng.choice(KECAMATAN)[4:] if i % 9 else kab + "01"
             start = month_start + timedelta(minutes=rng.randrange(0, 27 * 24 * 60))
             nik = f"{kec}{rng.randrange(41, 71):02d}{rng.randrange(1, 13):02d}85{i + 1:04d}"
-            kk = f"{kec}{rng.randrange(10 ** 9, 10 ** 10)}"
+            # KK: kecamatan + issue date DDMMYY + serial (verification checks it via DTKS).
+            kk = f"{kec}{rng.randrange(1, 29):02d}{rng.randrange(1, 13):02d}1{rng.randrange(10)}" \
+                f"{rng.randrange(1, 10 ** 4):04d}"
             name, phone = rng.choice(NAMES) + f" {i}", f"08127{rng.randrange(10 ** 6, 10 ** 7)}"
             personal |= {nik, kk, name, phone}
             operator = {"user_id": f"op-{kec}-{i % 3}", "role": "operator", "desk": kec}

@@ -14,8 +14,14 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
+from shared.auth import new_key
 from shared.config import Settings
 from shared.rabbit import RabbitAdmin
+
+# Signed tokens (shared.auth) are on in every run, with a key of this run only. Set at import,
+# not in a fixture: tests/helpers.py signs OPERATOR / AUDITOR when test modules are collected,
+# and the in-process services and the stacks a test spawns read the same variable.
+os.environ.setdefault("SEDULUR_JWT_KEYS", new_key("test"))
 
 
 def _docker_answers() -> bool:

@@ -12,6 +12,7 @@ from shared.config import Settings
 from shared.db import Database
 from shared.errors import ConfigurationError
 from shared.shell import Provided, settings_from_config
+from shared.users import AccessLog
 
 from .adapters import PgActivityReader, PgIntakeLookups, PgOperatorPresence, PgSequenceAllocator
 from .application import Intake
@@ -78,6 +79,7 @@ class IntakeContext:
     presence: PgOperatorPresence
     reader: PgActivityReader
     options: IntakeOptions
+    access: AccessLog
 
     @property
     def projections(self) -> tuple[ComplaintStatus, CitizenComplaints, OperatorActivity]:
@@ -110,7 +112,7 @@ def build(settings: Settings, options: IntakeOptions | None = None, *,
     )
     ctx = IntakeContext(app, db, ComplaintStatus(app, db), CitizenComplaints(app, db),
                         OperatorActivity(app, db), PgOperatorPresence(db),
-                        PgActivityReader(db), options)
+                        PgActivityReader(db), options, AccessLog(db))
     holder["ctx"] = ctx
     return ctx
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -15,11 +18,17 @@ app = typer.Typer(no_args_is_help=True)
 out = Console()
 
 
-def _store():  # noqa: ANN202 - built lazily so `--help` needs no database
+@contextmanager
+def _store() -> Iterator[Any]:
+    """Built lazily so `--help` needs no database; the pool closes with the command."""
     from shared.db import Database
     from shared.users import UserStore
 
-    return UserStore(Database.from_settings(Settings(), max_size=2))
+    db = Database.from_settings(Settings(), min_size=1, max_size=2)
+    try:
+        yield UserStore(db)
+    finally:
+        db.close()
 
 
 @app.command()
@@ -33,8 +42,9 @@ def create(user_id: str,
     """Create (or update) a user with a role and an area."""
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
-    p = _store().create(Principal(user_id=user_id, role=role, desk=desk, kecamatan=kecamatan,
-                                  kabupaten=kabupaten, agency=agency), display_name=name)
+    with _store() as store:
+        p = store.create(Principal(user_id=user_id, role=role, desk=desk, kecamatan=kecamatan,
+                                   kabupaten=kabupaten, agency=agency), display_name=name)
     out.print(f"[green]user[/] {p.user_id} ({p.role})")
 
 
@@ -42,7 +52,9 @@ def create(user_id: str,
 def list_users(role: str = typer.Option(None, help="only this role")) -> None:
     """List users with their role and area."""
     table = Table("user", "role", "desk", "kecamatan", "kabupaten", "agency", "active")
-    for row in _store().list(role):
+    with _store() as store:
+        rows = store.list(role)
+    for row in rows:
         table.add_row(*(str(row[k] or "") for k in ("user_id", "role", "desk", "kecamatan",
                                                      "kabupaten", "agency", "active")))
     out.print(table)
@@ -53,12 +65,10 @@ def token(user_id: str,
           ttl: int = typer.Option(None, help="seconds (default SEDULUR_JWT_TTL_SECONDS/900)"),
           as_json: bool = typer.Option(False, "--json", help="print claims too")) -> None:
     """Issue a signed token for a user (prints only the token, for scripts)."""
-    store = _store()
-    value = store.token(user_id, ttl)
-    if as_json:
-        print(json.dumps({"token": value, **store.get(user_id).as_actor()}))
-    else:
-        print(value)
+    with _store() as store:
+        value = store.token(user_id, ttl)
+        claims = store.get(user_id).as_actor() if as_json else {}
+    print(json.dumps({"token": value, **claims}) if as_json else value)
 
 
 @app.command("new-key")

@@ -219,6 +219,37 @@ def test_the_walking_skeletons_identity_headers_are_no_credentials(urls, sedulur
     assert count_events(sedulur_env) == before
 
 
+# --- limits on the public endpoints ------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["status", "web_form"])
+def test_the_public_status_lookup_and_web_form_are_rate_limited(urls, monkeypatch, endpoint):
+    name = {"status": "STATUS_LOOKUP", "web_form": "PUBLIC_FORM"}[endpoint]
+    monkeypatch.setenv(f"SEDULUR_RATE_{name}", "0.001/2")
+
+    def call() -> requests.Response:
+        if endpoint == "status":
+            return requests.get(f"{urls['intake']}/status/3325-010101-000001",
+                                params={"nik4": "0000"}, timeout=10)
+        return requests.post(f"{urls['intake']}/public/complaints", json={}, timeout=10)
+
+    codes = [call().status_code for _ in range(2)]
+    assert all(c in (400, 404) for c in codes), codes  # let through, refused on content
+    limited = call()
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
+
+
+def test_an_oversized_body_is_413_and_appends_nothing(urls, sedulur_env):
+    body = valid_complaint()
+    body["description"] = "x" * 70_000
+    before = count_events(sedulur_env)
+    resp = requests.post(f"{urls['intake']}/complaints", json=body,
+                         headers=headers("operator", True), timeout=10)
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "request_too_large"
+    assert count_events(sedulur_env) == before
+
+
 # --- access log ------------------------------------------------------------------------
 
 

@@ -71,7 +71,9 @@ def ensure_keys(console: Console) -> None:
     """Signed tokens need SEDULUR_JWT_KEYS in every process; a demo without one gets a key
     for this run only (the services inherit it)."""
     if ensure_run_key("demo"):
-        console.print("auth: no SEDULUR_JWT_KEYS set; using a signing key for this run only")
+        console.print("auth: no SEDULUR_JWT_KEYS set; signing with a key of this run only "
+                      "(to call the API from another shell, export SEDULUR_JWT_KEYS from "
+                      "`sedulur users new-key` before starting, then `sedulur users token`)")
 
 
 def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Console) -> None:

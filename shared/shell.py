@@ -132,8 +132,10 @@ def run_service(service: str) -> None:
     from nameko.runners import ServiceRunner
 
     from shared import logging as slog
+    from shared.auth import keyring
 
     slog.configure(service)
+    keyring()  # no SEDULUR_JWT_KEYS: refuse to start rather than answer every call with 500
     settings = Settings()
     module = importlib.import_module(f"services.{service}.service")
     runner = ServiceRunner(nameko_config(service, settings))

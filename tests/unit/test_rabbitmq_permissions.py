@@ -1,5 +1,6 @@
-"""deploy/rabbitmq/service-users.example.json: each service reaches its own queues and
-nothing that would let it publish events or consume another service's queue."""
+"""deploy/rabbitmq/definitions.json (`sedulur rabbit definitions`): each service's broker user
+reaches its own queues and nothing that would let it publish events or consume another
+service's queue (only the relay publishes events)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ from shared.config import SERVICES
 from shared.topology import owners, subscriptions
 
 DEFINITIONS = json.loads(
-    (Path(__file__).resolve().parents[2] / "deploy/rabbitmq/service-users.example.json")
-    .read_text())
+    (Path(__file__).resolve().parents[2] / "deploy/rabbitmq/definitions.json").read_text())
 PERMS = {p["user"]: p for p in DEFINITIONS["permissions"]}
 
 
 def may(service: str, kind: str, name: str) -> bool:
-    return re.fullmatch(PERMS[f"sedulur-{service}"][kind], name) is not None
+    return re.fullmatch(PERMS[f"sedulur-{service.replace('_', '-')}"][kind], name) is not None
 
 
 @pytest.mark.parametrize("service", SERVICES)

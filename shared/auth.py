@@ -80,8 +80,9 @@ class Principal:
     def from_actor(cls, actor: Mapping[str, Any] | Principal) -> Principal:
         if isinstance(actor, Principal):
             return actor
-        return cls(**{k: actor.get(k) for k in ("user_id", "role", "desk", "kecamatan",
-                                                  "kabupaten", "agency")})
+        return cls(user_id=str(actor.get("user_id")), role=str(actor.get("role")),
+                   desk=actor.get("desk"), kecamatan=actor.get("kecamatan"),
+                   kabupaten=actor.get("kabupaten"), agency=actor.get("agency"))
 
     def as_actor(self) -> dict[str, Any]:
         return asdict(self)
@@ -221,7 +222,7 @@ def verify_token(token: str, *, keys: KeyRing | None = None, now: float | None =
     secret = ring.secret_for(str(header.get("kid", "")))
     if secret is None or header.get("alg") != ALGORITHM:
         raise Unauthenticated("bearer token not signed by a current key") from None
-    options: dict[str, Any] = {"require": ["exp", "iat", "sub", "iss", "aud"]}
+    options: Any = {"require": ["exp", "iat", "sub", "iss", "aud"]}  # jwt's Options TypedDict
     try:
         if now is None:
             claims = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=audience,

@@ -17,7 +17,8 @@ _NIK = re.compile(
     r"|\d{2}\.\d{2}\.\d{2}\.\d{6}\.\d{4})(?![\d*])"
 )
 # Indonesian mobile numbers: 08…, 628…, +628… (10-13 digits as dialled), optional separators.
-_PHONE = re.compile(r"(?<![\d*])(?:\+62|62|0)[ \-]?8\d(?:[ .\-]?\d){6,10}(?![\d*])")
+# Not inside a word: a hex id (uuid, trace id) may hold a run like 0812345678.
+_PHONE = re.compile(r"(?<![\w*+])(?:\+62|62|0)[ \-]?8\d(?:[ .\-]?\d){6,10}(?![\w*])")
 
 
 def _keep_ends(match: re.Match[str], head: int, tail: int) -> str:

@@ -185,3 +185,88 @@ def test_list_endpoints_filter_by_the_principals_area_prefix():
     assert area_prefix(principal("verifier", True)) == "3325"
     assert area_prefix(principal("auditor", True)) == ""
     assert area_prefix(principal("operator", True)) == "3325012001"
+
+
+# --- the shell reads the token, nothing else --------------------------------------------
+
+
+def _request(headers: dict[str, str]):
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    return Request(EnvironBuilder(path="/x", headers=headers).get_environ())
+
+
+@pytest.mark.parametrize(("principal", "area"), [
+    (Principal(user_id="op", role="operator", desk="3325012001"), "3325012001"),
+    (Principal(user_id="spv", role="supervisor", kecamatan="332501"), "332501"),
+    (Principal(user_id="v", role="verifier", kabupaten="3325"), "3325"),
+    (Principal(user_id="d", role="agency", agency="DINKES", kabupaten="3325"), "3325"),
+    (Principal(user_id="a", role="auditor"), None),
+], ids=["operator", "supervisor", "verifier", "agency", "auditor"])
+def test_request_actor_and_area_come_from_the_bearer_token(monkeypatch, principal, area):
+    from shared.shell import request_actor, request_area
+
+    monkeypatch.setenv("SEDULUR_JWT_KEYS", NEW)
+    req = _request({"Authorization": f"Bearer {issue_token(principal)}",
+                    # the walking skeleton's headers are ignored, never merged in
+                    "X-Sedulur-Role": "auditor", "X-Sedulur-Area": "33"})
+    actor = request_actor(req)
+    assert (actor["user_id"], actor["role"]) == (principal.user_id, principal.role)
+    assert request_area(req) == area
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"X-Sedulur-User": "op", "X-Sedulur-Role": "operator", "X-Sedulur-Desk": "332501"},
+    {"Authorization": "Basic b3A6b3A="}, {"Authorization": "Bearer "},
+], ids=["nothing", "identity-headers", "basic", "empty-bearer"])
+def test_without_a_bearer_token_the_request_is_unauthenticated(monkeypatch, headers):
+    from shared.shell import request_actor, request_area
+
+    monkeypatch.setenv("SEDULUR_JWT_KEYS", NEW)
+    for read in (request_actor, request_area):
+        with pytest.raises(Unauthenticated):
+            read(_request(headers))
+
+
+def test_a_token_without_its_roles_area_is_refused(monkeypatch):
+    from shared.auth import issue_claims
+
+    monkeypatch.setenv("SEDULUR_JWT_KEYS", NEW)
+    with pytest.raises(Unauthenticated):
+        verify_token(issue_claims("spv", "supervisor", {}))
+    assert verify_token(issue_claims("spv", "supervisor", {"kecamatan": "332501"})).kabupaten \
+        == "3325"
+
+
+def test_a_kecamatan_desk_covers_its_desas_and_a_desa_desk_only_itself():
+    kecamatan_desk = Principal(user_id="o1", role="operator", desk="332501")
+    desa_desk = Principal(user_id="o2", role="operator", desk="3325012001")
+    at_desa = area_resource(desk="3325012001")
+    at_other_desa = area_resource(desk="3325012002")
+    assert allowed(kecamatan_desk, Action.COMPLAINT_REGISTER, at_desa)
+    assert allowed(desa_desk, Action.COMPLAINT_REGISTER, at_desa)
+    assert not allowed(desa_desk, Action.COMPLAINT_REGISTER, at_other_desa)
+    assert not allowed(desa_desk, Action.COMPLAINT_REGISTER, area_resource(desk="332501"))
+
+
+@pytest.mark.parametrize(("code", "supervisor", "verifier", "auditor"), [
+    ("3325012001", True, True, True),   # a desa of the supervisor's kecamatan
+    ("332501", True, True, True),
+    ("332502", False, True, True),      # another kecamatan of the kabupaten
+    ("3325", False, True, True),        # the whole kabupaten: wider than a kecamatan
+    ("3326", False, False, True),
+    ("", False, False, True),           # everywhere
+])
+def test_areas_given_as_one_wilayah_code(code, supervisor, verifier, auditor):
+    from shared.auth import home_area, wilayah_resource
+
+    people = {"supervisor": Principal(user_id="s", role="supervisor", kecamatan="332501"),
+              "verifier": Principal(user_id="v", role="verifier", kabupaten="3325"),
+              "auditor": Principal(user_id="a", role="auditor")}
+    resource = wilayah_resource(code)
+    for role, expected in (("supervisor", supervisor), ("verifier", verifier),
+                           ("auditor", auditor)):
+        assert allowed(people[role], Action.ACTIVITY_READ, resource) is expected, role
+        assert allowed(people[role], Action.REPORT_READ, resource) is expected, role
+    assert [home_area(p) for p in people.values()] == ["332501", "3325", ""]

@@ -31,7 +31,8 @@ def test_personal_numbers_are_masked(text, leak):
 
 
 @pytest.mark.parametrize("text", ["3325-261123-000017", "2026-11-23T11:47:06.123456+00:00",
-                                  "5e4d1c1a-9a3b-4f7e-8d2a-0b6c5e2f1a77", "port 8701"])
+                                  "5e4d1c1a-9a3b-4f7e-8d2a-0b6c5e2f1a77", "port 8701",
+                                  "5e4d1c1a-9a3b-4f7e-8d2a-a0812345678b"])
 def test_registration_numbers_times_and_ids_are_left_alone(text):
     assert mask_digits(text) == text
 

@@ -37,6 +37,8 @@ from urllib.parse import quote, urlparse  # noqa: E402
 import requests  # noqa: E402
 from eventlet.greenpool import GreenPool  # noqa: E402
 
+from shared.auth import Principal, bearer_headers  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -92,6 +94,9 @@ def raw_append_rate(settings, n: int) -> float:
 
 def post_rate(settings, n: int, clients: int, project_on_write: bool) -> tuple[float, int]:
     port = free_port()
+    from shared.auth import ensure_run_key
+
+    ensure_run_key("bench")  # the intake process inherits it
     env = {**os.environ, "SEDULUR_INTAKE_HTTP_PORT": str(port), "PYTHONPATH": str(ROOT),
            "SEDULUR_INTAKE_PROJECT_ON_WRITE": "yes" if project_on_write else "no"}
     log = tempfile.NamedTemporaryFile("w+", prefix="intake-bench-", suffix=".log", delete=False)
@@ -113,15 +118,18 @@ def post_rate(settings, n: int, clients: int, project_on_write: bool) -> tuple[f
         bodies = [{"desk": f"3325{k:02d}", "category": rng.choice(["kis", "pkh", "bpnt"]),
                    "description": "bench", "citizen": {"nik": nik(rng, k), "name": "B"}}
                   for k in (rng.randrange(1, 16) for _ in range(n))]
-        headers = {"X-Sedulur-User": "bench", "X-Sedulur-Role": "operator",
-                   "X-Sedulur-Desk": "332501"}
+        # one operator per desk the bodies name (an operator registers only at its desk)
+        tokens = {b["desk"]: bearer_headers(Principal(user_id=f"bench-{b['desk']}",
+                                                      role="operator", desk=b["desk"]))
+                  for b in bodies}
         session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=clients, pool_maxsize=clients)
         session.mount("http://", adapter)
 
         def post(body: dict) -> int:
             return session.post(f"{url}/complaints", json=body, timeout=60,
-                                headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
+                                headers={**tokens[body["desk"]],
+                                         "Idempotency-Key": str(uuid.uuid4())}
                                 ).status_code
 
         for body in bodies[:20]:  # warm up connections and the service's pools

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from shared.auth import Principal, bearer_headers
 from shared.demo import CATEGORY_MIX
 
 # Share of a desk's complaints per hour (WIB). Desks open at 08:00; the queue that formed
@@ -102,8 +103,9 @@ class LoadGenerator:
                 "citizen": {"nik": nik, "name": person["NAMA"], "kk": person["NO_KK"]},
                 "wilayah": person["KODE_WILAYAH"]}
         operator = rng.choice(desk.operators)
-        headers = {"X-Sedulur-User": operator, "X-Sedulur-Role": "operator",
-                   "X-Sedulur-Desk": desk.code, "Idempotency-Key": f"{self.run_tag}-{i}"}
+        headers = {**bearer_headers(Principal(user_id=operator, role="operator",
+                                              desk=desk.code)),
+                   "Idempotency-Key": f"{self.run_tag}-{i}"}
         return body, headers
 
     def complaints(self, count: int) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:

@@ -258,10 +258,11 @@ def lookups_direct(settings: Settings, niks: list[str]) -> list[Measure]:
 def lookups_rpc(settings: Settings, niks: list[str]) -> list[Measure]:
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from shared.rpc_auth import service_context
     from shared.shell import nameko_config
 
     config = nameko_config("bench", settings)
-    with ClusterRpcProxy(config, timeout=30) as rpc:
+    with ClusterRpcProxy(config, timeout=30, context_data=service_context("bench")) as rpc:
         for nik in niks[:50]:
             rpc.dtks_sync.lookup_nik(nik)
         samples = []
@@ -290,6 +291,9 @@ def stack(settings: Settings, log_dir: Path) -> Iterator[Settings]:
     for svc in SERVICES:
         os.environ[f"SEDULUR_{svc.upper()}_HTTP_PORT"] = str(free_port())
     os.environ["SEDULUR_RELAY_METRICS_PORT"] = str(free_port())
+    from shared.auth import ensure_run_key
+
+    ensure_run_key("bench")  # the stack's services and the load generator's tokens share it
     running_settings = Settings()
     topology.declare(running_settings)
     with Stack(running_settings, log_dir) as running:

@@ -131,6 +131,9 @@ def relay_between_ceilings(settings: Any, sizes: Sizes, profile: Path | None) ->
 
 def run(quick: bool, keep: bool = False, profile_relay: Path | None = None,
         docs: Path = DOCS, results: Path = RESULTS) -> RunResult:
+    from shared.auth import ensure_run_key
+
+    ensure_run_key("bench")  # every service the run starts inherits the signing key
     sizes = QUICK if quick else FULL
     meta = env.machine()
     meta.update({"quick": quick, "mode": "quick" if quick else "full",

@@ -178,6 +178,7 @@ _mount_optional("projections", "shared.projections_cli", "Read models: list, reb
 _mount_optional("bench", "bench.cli", "Benchmarks beside the raw PostgreSQL / RabbitMQ ceilings.")
 _mount_optional("verification", "services.verification.cli", "Verification: usulan export.")
 _mount_optional("report", "services.reporting.cli", "Recap reports (rekapitulasi): PDF, XLSX, CSV.")
+_mount_optional("users", "shared.users_cli", "Users, roles and areas; signed tokens.")
 
 
 def main() -> None:

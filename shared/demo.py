@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import random
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
+from shared.auth import Principal, ensure_run_key
 from shared.config import Settings
 from shared.supervisor import Stack
 
@@ -40,11 +42,43 @@ def ensure_dtks(settings: Settings, console: Console, people: int = DEMO_PEOPLE)
     return path
 
 
-def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Console) -> None:
-    from shared.migrations import migrate
-    from shared.topology import declare
+class DemoUsers:
+    """The demo's desk operators and agency officers: each is created in auth.users the
+    first time it acts (as `sedulur users create` would) and gets a token issued for the
+    stored user (as `sedulur users token` would)."""
 
-    from shared.migrations import create_database
+    def __init__(self, settings: Settings) -> None:
+        from shared.db import Database
+        from shared.users import UserStore
+
+        self.db = Database.from_settings(settings, max_size=2)
+        self.store = UserStore(self.db)
+        self._tokens: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def bearer(self, principal: Principal) -> dict[str, str]:
+        with self._lock:
+            if principal.user_id not in self._tokens:
+                self.store.create(principal, display_name=f"demo {principal.role}")
+                self._tokens[principal.user_id] = self.store.token(principal.user_id)
+            return {"Authorization": f"Bearer {self._tokens[principal.user_id]}"}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def ensure_keys(console: Console) -> None:
+    """Signed tokens need SEDULUR_JWT_KEYS in every process; a demo without one gets a key
+    for this run only (the services inherit it)."""
+    if ensure_run_key("demo"):
+        console.print("auth: no SEDULUR_JWT_KEYS set; signing with a key of this run only "
+                      "(to call the API from another shell, export SEDULUR_JWT_KEYS from "
+                      "`sedulur users new-key` before starting, then `sedulur users token`)")
+
+
+def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Console) -> None:
+    from shared.migrations import create_database, migrate
+    from shared.topology import declare
 
     console.rule("[bold]Sedulur")
     create_database(settings, settings.pg.dbname)
@@ -53,6 +87,7 @@ def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Co
     queues = declare(settings)
     console.print(f"RabbitMQ: {len(queues)} consumer queues declared before the first publish")
     dtks_file = ensure_dtks(settings, console)
+    ensure_keys(console)
     with Stack(settings, log_dir) as stack:
         stack.start_all()
         stack.wait_healthy(timeout=90)
@@ -96,6 +131,7 @@ def simulate_day(settings: Settings, dtks_file: Path, count: int, console: Conso
     desks = kecamatan_codes(settings.default_kabupaten)[:6]
     categories = [c for c, w in CATEGORY_MIX for _ in range(w)]
     intake = settings.http_url("intake")
+    users = DemoUsers(settings)
 
     def register(i: int) -> dict[str, Any]:
         person = people[i % len(people)]
@@ -110,8 +146,9 @@ def simulate_day(settings: Settings, dtks_file: Path, count: int, console: Conso
         body = {"desk": desk, "category": rng.choice(categories),
                 "description": "Aduan warga di meja Puskesos (simulasi)",
                 "citizen": citizen, "wilayah": person["KODE_WILAYAH"]}
-        headers = {"X-Sedulur-User": f"operator-{desk}-{i % 3}", "X-Sedulur-Role": "operator",
-                   "X-Sedulur-Desk": desk, "Idempotency-Key": f"demo-{seed}-{i}"}
+        headers = {**users.bearer(Principal(user_id=f"operator-{desk}-{i % 3}",
+                                            role="operator", desk=desk)),
+                   "Idempotency-Key": f"demo-{seed}-{i}"}
         resp = requests.post(f"{intake}/complaints", json=body, headers=headers, timeout=30)
         resp.raise_for_status()
         return resp.json()
@@ -136,8 +173,9 @@ def simulate_day(settings: Settings, dtks_file: Path, count: int, console: Conso
                 requests.post(
                     f"{settings.http_url('routing')}/referrals/{cid}/resolve",
                     json={"agency": agency, "outcome": "Ditindaklanjuti: bantuan diproses"},
-                    headers={"X-Sedulur-User": f"petugas-{agency.lower()}",
-                             "X-Sedulur-Role": "agency", "X-Sedulur-Agency": agency},
+                    headers=users.bearer(Principal(
+                        user_id=f"petugas-{agency.lower()}-{complaint.kabupaten}",
+                        role="agency", agency=agency, kabupaten=complaint.kabupaten)),
                     timeout=30,
                 ).raise_for_status()
 
@@ -149,9 +187,25 @@ def simulate_day(settings: Settings, dtks_file: Path, count: int, console: Conso
         _narrate(app, console, next(c for c in ids if final[c] == "resolved"))
         _narrate(app, console, next(c for c in ids if final[c] == "rejected"))
         _projections(settings, console, ids)
+        _access_log(intake, users, console, ids[0])
         return {"stages": dict(summary), "complaints": len(ids)}
     finally:
         app.close()
+        users.close()
+
+
+def _access_log(intake: str, users: DemoUsers, console: Console, complaint_id: UUID) -> None:
+    """The desk operator reads a complaint (personal data: logged), then the auditor asks
+    the access log who read it."""
+    auditor = users.bearer(Principal(user_id="auditor-demo", role="auditor"))
+    first = requests.get(f"{intake}/complaints/{complaint_id}", headers=auditor, timeout=30)
+    first.raise_for_status()
+    entries = requests.get(f"{intake}/audit/access-log", params={"complaint_id": str(complaint_id)},
+                           headers=auditor, timeout=30)
+    entries.raise_for_status()
+    who = sorted({e["user_id"] for e in entries.json()["entries"]})
+    console.print(f"access log: {len(entries.json()['entries'])} read(s) of {complaint_id} "
+                  f"by {', '.join(who)}")
 
 
 def wait_for(app: Any, ids: list[UUID], stages: set[str], timeout: float) -> dict[UUID, str]:

@@ -178,6 +178,19 @@ class Forbidden(SedulurError):
     code = "forbidden"
 
 
+# --- limits (abuse protection) ----------------------------------------------------------
+
+
+class RateLimited(SedulurError):
+    """Too many requests from one client; `details.retry_after` says when to come back."""
+
+    code = "rate_limited"
+
+
+class RequestTooLarge(SedulurError):
+    code = "request_too_large"
+
+
 # --- infrastructure --------------------------------------------------------------------
 
 

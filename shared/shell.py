@@ -66,28 +66,32 @@ def system_actor(service: str) -> dict[str, Any]:
     return {"user_id": f"system:{service}", "role": SYSTEM_ROLE, "desk": None}
 
 
-def request_actor(request: Request) -> dict[str, Any]:
-    """Who is acting. Until signed tokens land (auth issue) the desk gateway passes the
-    operator in headers; every event records it."""
+def request_principal(request: Request) -> Any:
+    """Who is acting, from `Authorization: Bearer <jwt>` (shared.auth). A missing, forged,
+    expired or wrong-key token is Unauthenticated (401); so is a service's token, since
+    services speak to each other over RPC with their own tokens (shared.rpc_auth)."""
+    from shared.auth import bearer_token, verify_token
     from shared.errors import Unauthenticated
 
-    user = request.headers.get("X-Sedulur-User")
-    role = request.headers.get("X-Sedulur-Role")
-    if not user or not role:
-        raise Unauthenticated("X-Sedulur-User and X-Sedulur-Role headers are required")
-    return {
-        "user_id": user,
-        "role": role,
-        "desk": request.headers.get("X-Sedulur-Desk"),
-        "agency": request.headers.get("X-Sedulur-Agency"),
-    }
+    principal = verify_token(bearer_token(request.headers.get("Authorization")))
+    if principal.role == SYSTEM_ROLE:
+        raise Unauthenticated("a system token is not accepted over HTTP")
+    return principal
+
+
+def request_actor(request: Request) -> dict[str, Any]:
+    """The actor dict every event records: {user_id, role, desk, kecamatan, kabupaten,
+    agency}, from the request's verified token (see request_principal)."""
+    return dict(request_principal(request).as_actor())
 
 
 def request_area(request: Request) -> str | None:
-    """The wilayah a supervisor oversees (a kecamatan code). Until signed tokens land (auth
-    issue) the gateway passes it in X-Sedulur-Area; the auth issue replaces this function
-    with a token claim, and callers keep asking it."""
-    return request.headers.get("X-Sedulur-Area") or None
+    """The wilayah code the caller's token confines it to: an operator's desk, a
+    supervisor's kecamatan, a verifier's / admin's / agency's kabupaten; None for the
+    auditor (everything, read-only). Authorization itself is shared.auth.authorize."""
+    from shared.auth import home_area
+
+    return home_area(request_principal(request)) or None
 
 
 class Observable:
@@ -128,8 +132,10 @@ def run_service(service: str) -> None:
     from nameko.runners import ServiceRunner
 
     from shared import logging as slog
+    from shared.auth import keyring
 
     slog.configure(service)
+    keyring()  # no SEDULUR_JWT_KEYS: refuse to start rather than answer every call with 500
     settings = Settings()
     module = importlib.import_module(f"services.{service}.service")
     runner = ServiceRunner(nameko_config(service, settings))

@@ -27,6 +27,8 @@ ERROR_STATUS: dict[type[errors.SedulurError], int] = {
     errors.ConcurrencyConflict: 409,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
+    errors.RateLimited: 429,
+    errors.RequestTooLarge: 413,
     errors.ConfigurationError: 500,
     errors.DependencyUnavailable: 503,
     errors.SedulurError: 500,
@@ -50,7 +52,10 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def error_response(exc: errors.SedulurError) -> Response:
-    return json_response({"error": exc.to_dict()}, status_for(exc))
+    headers = None
+    if isinstance(exc, errors.RateLimited) and "retry_after" in exc.details:
+        headers = {"Retry-After": str(exc.details["retry_after"])}
+    return json_response({"error": exc.to_dict()}, status_for(exc), headers=headers)
 
 
 def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
@@ -79,10 +84,13 @@ def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
 
 def read_json(request: Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > max_bytes:
-        raise errors.InvalidInput(f"request body larger than {max_bytes} bytes", field="body")
-    raw = request.get_data(cache=True)
+        raise errors.RequestTooLarge(f"request body larger than {max_bytes} bytes", field="body")
+    # Read at most one byte past the limit: a body without Content-Length (chunked) cannot
+    # make the service buffer more than that.
+    raw = request.stream.read(max_bytes + 1) if request.content_length is None else (
+        request.get_data(cache=True))
     if len(raw) > max_bytes:
-        raise errors.InvalidInput(f"request body larger than {max_bytes} bytes", field="body")
+        raise errors.RequestTooLarge(f"request body larger than {max_bytes} bytes", field="body")
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:

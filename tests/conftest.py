@@ -14,8 +14,18 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
+from shared.auth import new_key
 from shared.config import Settings
 from shared.rabbit import RabbitAdmin
+
+# Signed tokens (shared.auth) are on in every run, with a key of this run only. Set at import,
+# not in a fixture: tests/helpers.py signs OPERATOR / AUDITOR when test modules are collected,
+# and the in-process services and the stacks a test spawns read the same variable.
+os.environ.setdefault("SEDULUR_JWT_KEYS", new_key("test"))
+# Every test calls the public endpoints from 127.0.0.1: the run's limits are wide, and the
+# tests of the limits themselves narrow them (SEDULUR_RATE_<NAME> is read per request).
+os.environ.setdefault("SEDULUR_RATE_STATUS_LOOKUP", "1000/100000")
+os.environ.setdefault("SEDULUR_RATE_PUBLIC_FORM", "1000/100000")
 
 
 def _docker_answers() -> bool:

@@ -18,15 +18,29 @@ T = TypeVar("T")
 
 
 
+# Tokens signed when a test module is collected must outlive the session (expiry itself is
+# tested with explicit clocks in tests/unit/test_auth.py and test_access_control.py).
+TEST_TOKEN_TTL = 12 * 3600
+
+
 def actor_headers(user_id: str, role: str, *, desk: str | None = None, area: str | None = None,
-                  agency: str | None = None) -> dict[str, str]:
-    """The HTTP headers that make a request come from this user. Every test builds its
-    credentials here, so the switch to signed tokens (auth issue) changes one function."""
-    headers = {"X-Sedulur-User": user_id, "X-Sedulur-Role": role}
-    for name, value in (("Desk", desk), ("Area", area), ("Agency", agency)):
-        if value:
-            headers[f"X-Sedulur-{name}"] = value
-    return headers
+                  agency: str | None = None, kabupaten: str | None = None) -> dict[str, str]:
+    """`Authorization: Bearer <jwt>` for this user, signed with the run's key ring
+    (SEDULUR_JWT_KEYS, set by tests/conftest.py before any test module is imported). Every
+    test builds its credentials here.
+
+    Areas: `desk` for an operator; `area` is the wilayah a supervisor oversees (its
+    kecamatan); a verifier / admin / agency works in `kabupaten` (default 3325, the test
+    complaints' kabupaten; an `area` given to them counts as their kabupaten). A role
+    without its area claims still gets a signed token, which the services refuse (401)."""
+    from shared.auth import issue_claims
+
+    claims: dict[str, str | None] = {"desk": desk, "agency": agency}
+    if role == "supervisor":
+        claims["kecamatan"] = area
+    elif role in ("verifier", "admin", "agency"):
+        claims["kabupaten"] = kabupaten or (area[:4] if area else None) or "3325"
+    return {"Authorization": f"Bearer {issue_claims(user_id, role, claims, ttl=TEST_TOKEN_TTL)}"}
 
 
 OPERATOR = actor_headers("op-test", "operator", desk="332501")

@@ -12,6 +12,7 @@ from shared.config import Settings
 from shared.db import Database
 from shared.errors import ConfigurationError
 from shared.shell import Provided, settings_from_config
+from shared.users import AccessLog
 
 from .adapters import (
     PgActivityReader,
@@ -87,6 +88,7 @@ class IntakeContext:
     options: IntakeOptions
     open311_clients: PgOpen311Clients
     open311_requests: PgOpen311Requests
+    access: AccessLog
 
     @property
     def projections(self) -> tuple[ComplaintStatus, CitizenComplaints, OperatorActivity]:
@@ -120,7 +122,7 @@ def build(settings: Settings, options: IntakeOptions | None = None, *,
     ctx = IntakeContext(app, db, ComplaintStatus(app, db), CitizenComplaints(app, db),
                         OperatorActivity(app, db), PgOperatorPresence(db),
                         PgActivityReader(db), options, PgOpen311Clients(db),
-                        PgOpen311Requests(db))
+                        PgOpen311Requests(db), AccessLog(db))
     holder["ctx"] = ctx
     return ctx
 

@@ -27,17 +27,17 @@ MODELS: tuple[type[BaseModel], ...] = (
     RegistrationOut, SessionOut, StatusOut, GatewayReplyOut,
 )
 
-ACTOR_HEADERS = [
-    {"name": "X-Sedulur-User", "in": "header", "required": True, "schema": {"type": "string"}},
-    {"name": "X-Sedulur-Role", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "operator | verifier | supervisor | agency | auditor | admin"},
-    {"name": "X-Sedulur-Desk", "in": "header", "required": False,
-     "schema": {"type": "string"}},
-]
-AREA_HEADER = {"name": "X-Sedulur-Area", "in": "header", "required": False,
-               "schema": {"type": "string"},
-               "description": "the supervisor's kecamatan (wilayah code); required for role "
-                              "supervisor"}
+# Who calls: a signed token (shared/auth.py) carrying user, role and area; the gateway
+# webhook is a machine channel with its shared secret; public endpoints need neither.
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+               "description": "HS256 JWT from `sedulur users token <user>`: sub, role "
+                              "(operator | verifier | supervisor | agency | auditor | admin) "
+                              "and the role's area (desk / kecamatan / kabupaten / agency); "
+                              "15 minutes by default. See docs/security.md."},
+    "gatewaySecret": {"type": "apiKey", "in": "header", "name": "X-Sedulur-Gateway-Secret"},
+}
+PUBLIC: list[dict[str, list[str]]] = []  # `security: []`: no credentials
 AREA_QUERY = {"name": "area", "in": "query", "required": False, "schema": {"type": "string"},
               "description": "narrow to a desk / kecamatan inside the supervisor's area"}
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
@@ -59,8 +59,10 @@ def _json(model: type[BaseModel] | str, description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "invalid input (code names the problem, field the place)",
-            401: "no actor / wrong gateway secret", 403: "role or area not allowed",
-            404: "not found", 409: "conflict", 422: "unknown category",
+            401: "missing, expired, forged or wrong-key token / wrong gateway secret",
+            403: "role or area not allowed", 404: "not found", 409: "conflict",
+            413: "request body too large", 422: "unknown category",
+            429: "too many requests from this client (Retry-After)",
             500: "internal error", 503: "dependency unavailable"}
     return {str(s): _json("Error", text[s]) for s in statuses}
 
@@ -97,14 +99,14 @@ def _open311_paths() -> dict[str, Any]:
     return {
         "/open311/v2/services.{fmt}": {"get": {
             "summary": "Open311: the category tree as service types",
-            "operationId": "open311_services", "tags": ["open311"],
+            "operationId": "open311_services", "tags": ["open311"], "security": PUBLIC,
             "parameters": [FORMAT],
             "responses": {"200": _open311_answer(list_of("Open311Service"), "<services>"),
                           **_open311_errors(404)},
         }},
         "/open311/v2/services/{service_code}.{fmt}": {"get": {
             "summary": "Open311: the attributes a request of this service needs",
-            "operationId": "open311_definition", "tags": ["open311"],
+            "operationId": "open311_definition", "tags": ["open311"], "security": PUBLIC,
             "parameters": [{"name": "service_code", "in": "path", "required": True,
                             "schema": {"type": "string"}, "example": "kis-nonaktif"},
                            FORMAT],
@@ -115,7 +117,7 @@ def _open311_paths() -> dict[str, Any]:
         "/open311/v2/requests.{fmt}": {
             "post": {
                 "summary": "Open311: file a complaint (client application with api_key)",
-                "operationId": "open311_post", "tags": ["open311"],
+                "operationId": "open311_post", "tags": ["open311"], "security": PUBLIC,
                 "description": "An identical post by the same client on the same day is a "
                                "retry: 200 with the first service_request_id, nothing new.",
                 "parameters": [FORMAT],
@@ -135,7 +137,7 @@ def _open311_paths() -> dict[str, Any]:
             },
             "get": {
                 "summary": "Open311: complaints by ids, service_code, status and dates",
-                "operationId": "open311_requests", "tags": ["open311"],
+                "operationId": "open311_requests", "tags": ["open311"], "security": PUBLIC,
                 "parameters": [
                     FORMAT,
                     *({"name": n, "in": "query", "required": False,
@@ -154,7 +156,7 @@ def _open311_paths() -> dict[str, Any]:
         },
         "/open311/v2/requests/{service_request_id}.{fmt}": {"get": {
             "summary": "Open311: one complaint's status (no personal data)",
-            "operationId": "open311_request", "tags": ["open311"],
+            "operationId": "open311_request", "tags": ["open311"], "security": PUBLIC,
             "parameters": [{"name": "service_request_id", "in": "path", "required": True,
                             "schema": {"type": "string"}, "example": "3325-251123-000019"},
                            FORMAT],
@@ -234,42 +236,45 @@ def document() -> dict[str, Any]:
         "/complaints": {"post": {
             "summary": "Register a complaint at a desk (operator)",
             "operationId": "register_http",
-            "parameters": [*ACTOR_HEADERS, IDEMPOTENCY],
+            "parameters": [IDEMPOTENCY],
             "requestBody": _body(RegisterComplaintIn),
-            "responses": {**created, **_errors(400, 401, 422, 409)},
+            "responses": {**created, **_errors(400, 401, 403, 413, 422, 409)},
         }},
         "/public/complaints": {"post": {
             "summary": "Register a complaint from the public web form (no login)",
             "operationId": "register_public",
+            "security": PUBLIC,
             "parameters": [IDEMPOTENCY],
             "requestBody": _body(PublicComplaintIn),
-            "responses": {**created, **_errors(400, 422)},
+            "responses": {**created, **_errors(400, 413, 422, 429)},
         }},
         "/gateway/messages": {"post": {
             "summary": "SMS / WhatsApp gateway webhook; text `NIK#KATEGORI#uraian`",
             "operationId": "gateway_message",
             "description": "A redelivered message_id registers nothing new. On a bad text the "
                            "error's details.reply is a message to send back to the citizen.",
-            "parameters": [{"name": "X-Sedulur-Gateway-Secret", "in": "header",
-                            "required": True, "schema": {"type": "string"}}],
+            "security": [{"gatewaySecret": []}],
             "requestBody": _body(GatewayMessageIn),
             "responses": {"201": _json(GatewayReplyOut, "registered"),
                           "200": _json(GatewayReplyOut, "a redelivery"),
-                          **_errors(400, 401, 403, 422)},
+                          **_errors(400, 401, 403, 413, 422)},
         }},
         "/complaints/{complaint_id}": {"get": {
             "summary": "Status row of one complaint (desk view)",
             "operationId": "get_complaint",
+            "description": "Personal data: every read, allowed or denied, is in the access "
+                           "log (GET /audit/access-log).",
             "parameters": [{"name": "complaint_id", "in": "path", "required": True,
                             "schema": {"type": "string", "format": "uuid"}}],
             "responses": {"200": {"description": "status row",
                                   "content": {"application/json": {"schema": {
                                       "type": "object"}}}},
-                          **_errors(404)},
+                          **_errors(401, 403, 404)},
         }},
         "/status/{number}": {"get": {
             "summary": "Citizen status lookup: registration number + last 4 NIK digits",
             "operationId": "citizen_status",
+            "security": PUBLIC,
             "description": "An unknown number, a malformed one and a wrong NIK suffix all "
                            "answer the same 404 body.",
             "parameters": [
@@ -279,18 +284,18 @@ def document() -> dict[str, Any]:
                  "schema": {"type": "string", "pattern": "^[0-9]{4}$"}},
             ],
             "responses": {"200": _json(StatusOut, "status, stage, agency, due time"),
-                          **_errors(404)},
+                          **_errors(404, 429)},
         }},
         "/categories": {"get": {
             "summary": "The category tree (priority and confidential flag per category)",
             "operationId": "category_tree",
+            "security": PUBLIC,
             "responses": {"200": {"description": "tree", "content": {"application/json": {
                 "schema": {"type": "object"}}}}},
         }},
         "/operators/session": {"post": {
             "summary": "An operator logs in to a desk",
             "operationId": "operator_login",
-            "parameters": ACTOR_HEADERS,
             "requestBody": {"required": False, "content": {"application/json": {
                 "schema": _ref(OperatorLoginIn)}}},
             "responses": {"201": _json(SessionOut, "session opened"),
@@ -299,19 +304,19 @@ def document() -> dict[str, Any]:
         "/operators/session/{session_id}/heartbeat": {"post": {
             "summary": "The desk is still open (every heartbeat_seconds)",
             "operationId": "operator_heartbeat",
-            "parameters": [*ACTOR_HEADERS, SESSION],
+            "parameters": [SESSION],
             "responses": {"204": {"description": "seen"}, **_errors(401, 403, 404)},
         }},
         "/operators/session/{session_id}": {"delete": {
             "summary": "The operator logs out",
             "operationId": "operator_logout",
-            "parameters": [*ACTOR_HEADERS, SESSION],
+            "parameters": [SESSION],
             "responses": {"204": {"description": "logged out"}, **_errors(401, 403, 404)},
         }},
         "/operators/activity": {"get": {
             "summary": "Operator activity in the supervisor's area, with roll-ups",
             "operationId": "operator_activity",
-            "parameters": [*ACTOR_HEADERS, AREA_HEADER, AREA_QUERY],
+            "parameters": [AREA_QUERY],
             "responses": {"200": _json("ActivityView", "the view"),
                           **_errors(400, 401, 403)},
         }},
@@ -321,7 +326,7 @@ def document() -> dict[str, Any]:
             "description": "Events: `snapshot` (an ActivityView), then per operator "
                            "`registration`, `idle`, `deadline_at_risk` or `operator` (other "
                            "change), each with the operator's row as data.",
-            "parameters": [*ACTOR_HEADERS, AREA_HEADER, AREA_QUERY],
+            "parameters": [AREA_QUERY],
             "responses": {"200": {"description": "event stream",
                                   "content": {"text/event-stream": {
                                       "schema": {"type": "string"}}}},
@@ -330,8 +335,7 @@ def document() -> dict[str, Any]:
         "/audit/complaints/{reference}/history": {"get": {
             "summary": "Auditor: every event of a complaint in order, with actor and reasons",
             "operationId": "audit_history",
-            "parameters": [*ACTOR_HEADERS,
-                           {"name": "reference", "in": "path", "required": True,
+            "parameters": [{"name": "reference", "in": "path", "required": True,
                             "description": "registration number or complaint id",
                             "schema": {"type": "string"}},
                            {"name": "format", "in": "query", "required": False,
@@ -342,8 +346,7 @@ def document() -> dict[str, Any]:
         "/audit/complaints/{reference}/state": {"get": {
             "summary": "Auditor: the complaint's state as of a version or a time",
             "operationId": "audit_state",
-            "parameters": [*ACTOR_HEADERS,
-                           {"name": "reference", "in": "path", "required": True,
+            "parameters": [{"name": "reference", "in": "path", "required": True,
                             "schema": {"type": "string"}},
                            {"name": "version", "in": "query", "required": False,
                             "schema": {"type": "integer", "minimum": 1}},
@@ -353,17 +356,33 @@ def document() -> dict[str, Any]:
                           **_errors(400, 401, 403, 404)},
         }},
         **_open311_paths(),
+        "/audit/access-log": {"get": {
+            "summary": "Auditor: who read which complaint's personal data, when, where",
+            "operationId": "access_log",
+            "parameters": [
+                {"name": "complaint_id", "in": "query", "required": False,
+                 "schema": {"type": "string", "format": "uuid"}},
+                {"name": "user_id", "in": "query", "required": False,
+                 "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 5000}}],
+            "responses": {"200": {"description": "entries, newest first",
+                                  "content": {"application/json": {"schema": {
+                                      "type": "object"}}}},
+                          **_errors(400, 401, 403)},
+        }},
         "/openapi.json": {"get": {
-            "summary": "This document", "operationId": "openapi",
+            "summary": "This document", "operationId": "openapi", "security": PUBLIC,
             "responses": {"200": {"description": "OpenAPI 3.1"}},
         }},
         "/health": {"get": {
             "summary": "PostgreSQL and RabbitMQ reachable", "operationId": "health",
+            "security": PUBLIC,
             "responses": {"200": {"description": "ok"}, "503": {"description": "degraded"}},
         }},
         "/metrics": {"get": {
             "summary": "Prometheus metrics, including operator-activity gauges",
-            "operationId": "metrics",
+            "operationId": "metrics", "security": PUBLIC,
             "responses": {"200": {"description": "text exposition format"}},
         }},
     }
@@ -374,8 +393,9 @@ def document() -> dict[str, Any]:
                                 "the citizen's status lookup and the supervisor's operator "
                                 "view. Errors are JSON `{error: {code, message, field}}` "
                                 "with stable codes."},
+        "security": [{"bearer": []}],
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import eventlet
 from nameko.timer import timer
@@ -21,19 +22,24 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from shared import categories
-from shared.audit.http import point_in_time, require_auditor
+from shared.audit.http import point_in_time
+from shared.auth import Action, area_resource, authorize, complaint_resource, wilayah_resource
 from shared.envelope import CloudEvent
 from shared.errors import (
     ComplaintNotFound,
     DependencyUnavailable,
     Forbidden,
+    InvalidInput,
     NotFound,
     OperatorSessionNotFound,
     SedulurError,
     Unauthenticated,
 )
 from shared.identity import RegistrationNumber, WilayahCode
-from shared.nameko_ext import event_handler, rpc
+from shared.logging import mask_digits
+from shared.nameko_ext import event_handler
+from shared.ratelimit import rate_limited
+from shared.rpc_auth import authenticated_rpc
 from shared.shell import Observable, request_actor, request_area
 from shared.web import (
     correlation_id,
@@ -58,7 +64,6 @@ from .schemas import (
 
 log = logging.getLogger("sedulur.intake")
 
-SUPERVISING_ROLES = ("supervisor", "admin", "auditor")
 STATUS_LABELS = {
     "registered": "Aduan diterima",
     "verified": "Terverifikasi, menunggu rujukan",
@@ -131,6 +136,7 @@ class IntakeService(Observable):
     def register_http(self, request: Request) -> Response:
         actor = request_actor(request)
         command = parse_model(RegisterComplaintIn, read_json(request)).to_command()
+        authorize(actor, Action.COMPLAINT_REGISTER, area_resource(desk=command["desk"]))
         return _created(self.ctx.app.register(
             command,
             actor=actor,
@@ -140,6 +146,7 @@ class IntakeService(Observable):
 
     @http("POST", "/public/complaints")
     @handle_errors
+    @rate_limited("public_form", rate=0.2, burst=5)
     def register_public(self, request: Request) -> Response:
         """The public web form: no operator; the citizen is the actor."""
         form = parse_model(PublicComplaintIn, read_json(request))
@@ -178,7 +185,7 @@ class IntakeService(Observable):
                          "Cek status dengan nomor ini dan 4 digit terakhir NIK."}
         return json_response(body, 201 if result.created else 200)
 
-    @rpc
+    @authenticated_rpc
     def register(self, complaint: dict[str, Any], actor: dict[str, Any],
                  correlation_id: str, idempotency_key: str | None = None) -> dict[str, Any]:
         command = parse_model(RegisterComplaintIn, complaint).to_command()
@@ -190,10 +197,11 @@ class IntakeService(Observable):
     @http("POST", "/operators/session")
     @handle_errors
     def operator_login(self, request: Request) -> Response:
-        actor = self._operator(request)
+        actor = request_actor(request)
         body = read_json(request) if request.get_data() else {}
         body.setdefault("desk", actor.get("desk"))
         login = parse_model(OperatorLoginIn, body)
+        authorize(actor, Action.OPERATOR_SESSION, area_resource(desk=login.desk))
         session_id = uuid.uuid4()
         self.ctx.presence.login(actor["user_id"], login.desk, session_id, datetime.now(UTC))
         return json_response({"session_id": str(session_id), "operator_id": actor["user_id"],
@@ -221,14 +229,19 @@ class IntakeService(Observable):
     @staticmethod
     def _operator(request: Request) -> dict[str, Any]:
         actor = request_actor(request)
-        if actor["role"] != "operator":
-            raise Forbidden("only an operator logs in to a desk", field="X-Sedulur-Role")
+        authorize(actor, Action.OPERATOR_SESSION, area_resource(desk=actor.get("desk")))
         return actor
 
     # -- queries -------------------------------------------------------------------------
     @http("GET", "/complaints/<uuid:complaint_id>")
     @handle_errors
     def get_complaint(self, request: Request, complaint_id: Any) -> Response:
+        actor = request_actor(request)
+        complaint = self.ctx.app.get_complaint(complaint_id)
+        self.ctx.access.authorize_read(actor, Action.COMPLAINT_READ,
+                                       complaint_resource(complaint),
+                                       endpoint="GET /complaints/<id>",
+                                       correlation_id=correlation_id(request))
         row = self.ctx.db.fetchone(
             "SELECT * FROM intake.complaint_status WHERE complaint_id = %s", (complaint_id,)
         )
@@ -238,6 +251,7 @@ class IntakeService(Observable):
 
     @http("GET", "/status/<string:number>")
     @handle_errors
+    @rate_limited("status_lookup", rate=1.0, burst=10)
     def citizen_status(self, request: Request, number: str) -> Response:
         """The citizen's lookup: registration number + last 4 digits of the NIK. Unknown
         number, malformed number and wrong suffix give the very same 404."""
@@ -310,19 +324,14 @@ class IntakeService(Observable):
 
     @staticmethod
     def _supervised_area(request: Request) -> str:
+        """The area to show: `?area=` or the caller's own (the token's kecamatan for a
+        supervisor, kabupaten for an admin / verifier, everything for the auditor); the
+        policy (shared.auth, operator_activity.read) decides whether it may watch it."""
         actor = request_actor(request)
-        if actor["role"] not in SUPERVISING_ROLES:
-            raise Forbidden("the operator view is for supervisors", field="X-Sedulur-Role")
-        own = request_area(request)
-        if actor["role"] == "supervisor" and not own:
-            raise Forbidden("a supervisor needs an area (X-Sedulur-Area)", field="X-Sedulur-Area")
-        own_code = WilayahCode.parse(own, field="X-Sedulur-Area").value if own else ""
         asked = request.args.get("area")
-        if not asked:
-            return own_code
-        code = WilayahCode.parse(asked, field="area").value
-        if not code.startswith(own_code):
-            raise Forbidden(f"area {code} lies outside your area {own_code}", field="area")
+        code = WilayahCode.parse(asked, field="area").value if asked else (
+            request_area(request) or "")
+        authorize(actor, Action.ACTIVITY_READ, wilayah_resource(code))
         return code
 
     # -- Open311 GeoReport v2 (docs/open311.md) ------------------------------------------
@@ -386,6 +395,23 @@ class IntakeService(Observable):
 
         return json_response(document())
 
+    @http("GET", "/audit/access-log")
+    @handle_errors
+    def access_log(self, request: Request) -> Response:
+        """Who read which complaint's personal data, when, through which endpoint
+        (auditors only)."""
+        authorize(request_actor(request), Action.AUDIT_READ, area_resource())
+        args = request.args
+        try:
+            limit = int(args.get("limit", "500"))
+            complaint = UUID(args["complaint_id"]) if args.get("complaint_id") else None
+        except ValueError:
+            raise InvalidInput("limit must be an integer and complaint_id a UUID",
+                               field="query") from None
+        rows = self.ctx.access.query(complaint_id=complaint, user_id=args.get("user_id") or None,
+                                     limit=limit)
+        return json_response({"entries": rows})
+
     # -- projections: each message only nudges a stream catch-up ----------------------
     def _project(self, message: dict[str, Any]) -> None:
         event = CloudEvent.parse(message)
@@ -417,7 +443,7 @@ class IntakeService(Observable):
     def audit_history(self, request: Request, reference: str) -> Response:
         from shared.audit.history import AuditTrail, history_csv
 
-        require_auditor(request)
+        self._audit_read(request, reference, "GET /audit/complaints/<ref>/history")
         follow = request.args.get("follow_links", "true").lower() not in ("0", "false", "no")
         entries = AuditTrail(self.ctx.app, self.ctx.db).history(reference, follow_links=follow)
         if request.args.get("format") == "csv":
@@ -430,10 +456,17 @@ class IntakeService(Observable):
     def audit_state(self, request: Request, reference: str) -> Response:
         from shared.audit.history import AuditTrail
 
-        require_auditor(request)
+        self._audit_read(request, reference, "GET /audit/complaints/<ref>/state")
         version, at = point_in_time(request)
         return json_response(
             AuditTrail(self.ctx.app, self.ctx.db).state_at(reference, version=version, at=at))
+
+    def _audit_read(self, request: Request, reference: str, endpoint: str) -> None:
+        """The auditor's replay shows the citizen's data: logged like any other read."""
+        self.ctx.access.authorize_read(request_actor(request), Action.AUDIT_READ,
+                                       area_resource(), endpoint=endpoint,
+                                       subject=mask_digits(reference),
+                                       correlation_id=correlation_id(request))
 
     @timer(interval=ANCHOR_INTERVAL)
     def anchor_log(self) -> None:

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-from shared.agency import DESK_AGENCY, routing_file
+from shared.agency import routing_file
+from shared.auth import Action, area_resource, authorize, referral_resource
 from shared.complaints.domainmodel import Complaint, Stage
 from shared.config import Settings
-from shared.errors import ConcurrencyConflict, Forbidden, InvalidRoutingTable
+from shared.errors import ConcurrencyConflict, InvalidRoutingTable
 from shared.eventstore import ComplaintsApplication
 
 from .domainmodel import ANY_KABUPATEN, KabupatenTable, Route, RoutingTable
@@ -170,36 +171,16 @@ class Routing(ComplaintsApplication):
         return complaint
 
     def _for_agency(self, complaint_id: UUID, agency: str, actor: dict[str, Any]) -> Complaint:
-        require_agency_scope(actor, agency)
+        """Load, then ask the policy (shared.auth): an agency acts for itself in its own
+        kabupaten, Dinsos verifiers on DINSOS referrals, an admin in its kabupaten."""
         complaint = self.get_complaint(complaint_id)
-        desk = actor.get("desk")
-        if actor.get("role") == "agency" and desk and not str(desk).startswith(
-                complaint.kabupaten):
-            raise Forbidden(f"an agency user of {desk} may act only on referrals of its own"
-                            " kabupaten/kota", field="agency")
+        authorize(actor, Action.REFERRAL_ACT, referral_resource(complaint, agency))
         return complaint
 
     # -- admins change tables -------------------------------------------------------------
     def replace_table(self, kabupaten: str, document: Any, *, actor: dict[str, Any],
                       expected_version: int | None = None) -> KabupatenTable:
-        if actor.get("role") != "admin":
-            raise Forbidden("only an admin may change a routing table", field="role")
-        desk = actor.get("desk")
-        if desk and kabupaten != ANY_KABUPATEN and not str(desk).startswith(kabupaten):
-            raise Forbidden(f"an admin of {desk} may change only its own kabupaten's table",
-                            field="kabupaten")
+        # '*' (the default for every kabupaten) matches no admin's kabupaten: changing it
+        # is a deployment change (the data file), not one admin's.
+        authorize(actor, Action.CONFIG_WRITE, area_resource(kabupaten=kabupaten))
         return self.tables.replace(kabupaten, document, actor["user_id"], expected_version)
-
-
-def require_agency_scope(actor: dict[str, Any], agency: str) -> None:
-    """Who may act on an agency's referral: that agency's users, admins, the system, and
-    the Dinsos desk's verifiers on DINSOS referrals. Checked before anything is loaded."""
-    role = actor.get("role")
-    if role == "agency":
-        if actor.get("agency") != agency:
-            raise Forbidden("an agency user may act only on its own agency's referrals",
-                            field="agency")
-        return
-    if role in ("admin", "system") or (role == "verifier" and agency == DESK_AGENCY):
-        return
-    raise Forbidden(f"role {role!r} may not act on {agency}'s referrals", field="agency")

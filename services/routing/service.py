@@ -9,9 +9,10 @@ from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Request, Response
 
+from shared.auth import Action, area_resource, authorize
 from shared.envelope import CloudEvent
-from shared.errors import Forbidden
 from shared.nameko_ext import TimedRpcProxy, event_handler
+from shared.rpc_auth import ServiceIdentity
 from shared.shell import Observable, request_actor, system_actor
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
@@ -29,6 +30,7 @@ class RoutingService(Observable):
     name = "routing"
     ctx = RoutingDependency()
     dtks = TimedRpcProxy("dtks_sync")
+    identity = ServiceIdentity()  # signs the calls to dtks_sync (shared.rpc_auth)
 
     def _person(self, nik: str) -> dict[str, Any] | None:
         return self.dtks.lookup_nik(nik)["person"]
@@ -78,10 +80,11 @@ class RoutingService(Observable):
     # -- agency actions -------------------------------------------------------------------
     def _act(self, request: Request, complaint_id: Any, model: type, action: str,
              **fields: str) -> Response:
+        actor = request_actor(request)
         body = parse_model(model, read_json(request))
         extra = {name: getattr(body, name) for name in fields}
         complaint = getattr(self.ctx.app, action)(
-            complaint_id, agency=body.agency, actor=request_actor(request),
+            complaint_id, agency=body.agency, actor=actor,
             correlation_id=correlation_id(request), **extra)
         # The agency sees its own write at once; the event's consumer repeats it harmlessly.
         self.ctx.queue.catch_up(complaint_id)
@@ -111,17 +114,20 @@ class RoutingService(Observable):
     @http("GET", "/agencies/<string:agency>/queue")
     @handle_errors
     def agency_queue(self, request: Request, agency: str) -> Response:
-        if request.headers.get("X-Sedulur-Role") == "agency" and \
-                request.headers.get("X-Sedulur-Agency") != agency:
-            raise Forbidden("an agency user may read only its own work queue", field="agency")
-        query = parse_model(QueueQuery, dict(request.args.items()))
-        page = self.ctx.reader.page(agency=agency, **query.model_dump())
+        actor = request_actor(request)
+        query = parse_model(QueueQuery, dict(request.args.items())).model_dump()
+        # A user with a kabupaten sees only its kabupaten; asking for another one is a 403.
+        query["kabupaten"] = query["kabupaten"] or actor.get("kabupaten")
+        authorize(actor, Action.QUEUE_READ,
+                  area_resource(kabupaten=query["kabupaten"], agency=agency))
+        page = self.ctx.reader.page(agency=agency, **query)
         return json_response({"agency": agency, **page})
 
     # -- routing tables -------------------------------------------------------------------
     @http("GET", "/routing/tables/<string:kabupaten>")
     @handle_errors
     def get_table(self, request: Request, kabupaten: str) -> Response:
+        authorize(request_actor(request), Action.CONFIG_READ, area_resource(kabupaten=kabupaten))
         table = self.ctx.app.tables.current(kabupaten)
         return json_response({"kabupaten": kabupaten, "applies": table.kabupaten,
                               "version": table.version, **table.to_document()})
@@ -129,11 +135,12 @@ class RoutingService(Observable):
     @http("PUT", "/routing/tables/<string:kabupaten>")
     @handle_errors
     def put_table(self, request: Request, kabupaten: str) -> Response:
+        actor = request_actor(request)
         body = parse_model(TableIn, read_json(request))
         document: dict[str, Any] = {"rules": body.rules}
         if body.default is not None:
             document["default"] = body.default
-        table = self.ctx.app.replace_table(kabupaten, document, actor=request_actor(request),
+        table = self.ctx.app.replace_table(kabupaten, document, actor=actor,
                                            expected_version=body.expected_version)
         return json_response({"kabupaten": kabupaten, "version": table.version,
                               **table.to_document()})

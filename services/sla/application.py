@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from shared.auth import Action, authorize, complaint_resource
 from shared.config import Settings
 from shared.errors import ConcurrencyConflict
 from shared.eventstore import ComplaintsApplication
@@ -40,12 +41,14 @@ class Sla(ComplaintsApplication):
     def pause(self, complaint_id: UUID, *, reason: str, actor: dict[str, Any],
               correlation_id: str) -> int:
         complaint = self.get_complaint(complaint_id)
+        authorize(actor, Action.SLA_ACT, complaint_resource(complaint))
         complaint.pause_clock(reason=reason, actor=actor, correlation_id=correlation_id)
         self.save_or_conflict(complaint)
         return int(complaint.version)
 
     def resume(self, complaint_id: UUID, *, actor: dict[str, Any], correlation_id: str) -> int:
         complaint = self.get_complaint(complaint_id)
+        authorize(actor, Action.SLA_ACT, complaint_resource(complaint))
         complaint.resume_clock(actor=actor, correlation_id=correlation_id)
         self.save_or_conflict(complaint)
         return int(complaint.version)

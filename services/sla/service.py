@@ -10,6 +10,14 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from services.reporting.schemas import RecapQuery
+from shared.auth import (
+    Action,
+    area_resource,
+    authorize,
+    complaint_resource,
+    home_area,
+    wilayah_resource,
+)
 from shared.envelope import CloudEvent
 from shared.nameko_ext import event_handler
 from shared.shell import Observable, request_actor
@@ -105,21 +113,31 @@ class SlaService(Observable):
         return json_response({"complaint_id": str(complaint_id), "paused": False,
                               "version": version})
 
+    @staticmethod
+    def _authorize_board(request: Request) -> None:
+        # Counts and deadlines, no personal data; rows are not narrowed to an area yet, so
+        # the board is for the roles with a kabupaten-wide view (policy: sla_board.read).
+        authorize(request_actor(request), Action.BOARD_READ, area_resource())
+
     # -- reads -------------------------------------------------------------------------------
     @http("GET", "/complaints/<uuid:complaint_id>/deadlines")
     @handle_errors
     def complaint_deadlines(self, request: Request, complaint_id: Any) -> Response:
+        authorize(request_actor(request), Action.SLA_READ,
+                  complaint_resource(self.ctx.app.get_complaint(complaint_id)))
         return json_response({"complaint_id": str(complaint_id),
                               "deadlines": self.ctx.store.for_complaint(complaint_id)})
 
     @http("GET", "/deadlines/open")
     @handle_errors
     def open_deadlines(self, request: Request) -> Response:
+        self._authorize_board(request)
         return json_response({"deadlines": self.ctx.store.open_deadlines()})
 
     @http("GET", "/board")
     @handle_errors
     def board(self, request: Request) -> Response:
+        self._authorize_board(request)
         query = parse_model(BoardQuery, dict(request.args))
         now = datetime.now(UTC)
         since, until = query.window(now)
@@ -129,6 +147,7 @@ class SlaService(Observable):
     @http("GET", "/board/compliance")
     @handle_errors
     def board_compliance(self, request: Request) -> Response:
+        self._authorize_board(request)
         query = parse_model(BoardQuery, dict(request.args))
         since, until = query.window(datetime.now(UTC))
         return json_response({"by": query.by, "period": query.period, "tz": query.tz,
@@ -141,19 +160,27 @@ class SlaService(Observable):
     @http("GET", "/reports/recap")
     @handle_errors
     def recap(self, request: Request) -> Response:
+        actor = request_actor(request)
         query = parse_model(RecapQuery, dict(request.args))
+        authorize(actor, Action.REPORT_READ, wilayah_resource(query.area))
         out = self.ctx.reporting.render(query.period, query.area, query.format)
         return _download(out)
 
     @http("GET", "/reports/generated")
     @handle_errors
     def generated_list(self, request: Request) -> Response:
-        return json_response({"generated": self.ctx.reporting.store.list_generated()})
+        actor = request_actor(request)
+        authorize(actor, Action.REPORT_READ, wilayah_resource(home_area(actor)))
+        own = home_area(actor)
+        return json_response({"generated": [
+            g for g in self.ctx.reporting.store.list_generated()
+            if str(g["area"]).startswith(own)]})
 
     @http("GET", "/reports/generated/<string:period>/<string:area>/<string:fmt>")
     @handle_errors
     def generated_download(self, request: Request, period: str, area: str,
                            fmt: str) -> Response:
+        authorize(request_actor(request), Action.REPORT_READ, wilayah_resource(area))
         return _download(self.ctx.reporting.generated(period, area, fmt))
 
     @report_timer(interval=DEFAULT_REPORT_TIMER_SECONDS)

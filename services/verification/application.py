@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from shared.auth import Action, authorize, complaint_resource
 from shared.complaints.domainmodel import Complaint, Stage
 from shared.config import Settings
 from shared.errors import ConcurrencyConflict
@@ -86,6 +87,7 @@ class Verification(ComplaintsApplication):
     def verify_manually(self, complaint_id: UUID, *, reason: str, actor: dict[str, Any],
                         correlation_id: str) -> None:
         complaint = self.get_complaint(complaint_id)
+        authorize(actor, Action.COMPLAINT_DECIDE, complaint_resource(complaint))
         complaint.verify(rule="manual", dtks_snapshot="manual", reasons=[reason], actor=actor,
                          correlation_id=correlation_id)
         self.save_or_conflict(complaint)
@@ -93,6 +95,7 @@ class Verification(ComplaintsApplication):
     def reject_manually(self, complaint_id: UUID, *, reason_code: str, reason: str,
                         actor: dict[str, Any], correlation_id: str) -> None:
         complaint = self.get_complaint(complaint_id)
+        authorize(actor, Action.COMPLAINT_DECIDE, complaint_resource(complaint))
         complaint.reject(reason_code=reason_code, reason=reason, rule="manual",
                          dtks_snapshot="manual", actor=actor, correlation_id=correlation_id)
         self.save_or_conflict(complaint)
@@ -100,6 +103,7 @@ class Verification(ComplaintsApplication):
     def propose_usulan(self, complaint_id: UUID, *, reason: str, actor: dict[str, Any],
                        correlation_id: str) -> None:
         complaint = self.get_complaint(complaint_id)
+        authorize(actor, Action.COMPLAINT_DECIDE, complaint_resource(complaint))
         complaint.propose_usulan(reason=reason, actor=actor, correlation_id=correlation_id)
         self.save_or_conflict(complaint)
 

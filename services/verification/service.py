@@ -9,9 +9,12 @@ from typing import Any
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
+from shared.auth import Action, area_resource, authorize
 from shared.envelope import CloudEvent
 from shared.nameko_ext import TimedRpcProxy, event_handler
+from shared.rpc_auth import ServiceIdentity
 from shared.shell import Observable, request_actor, system_actor
+from shared.users import AccessLog
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
 from .adapters import RpcRegistry
@@ -23,6 +26,7 @@ class VerificationService(Observable):
     name = "verification"
     ctx = VerificationDependency()
     dtks = TimedRpcProxy("dtks_sync")
+    identity = ServiceIdentity()  # signs the calls to dtks_sync (shared.rpc_auth)
 
     # -- events ---------------------------------------------------------------------------
     @event_handler("intake", "Registered")
@@ -55,6 +59,7 @@ class VerificationService(Observable):
     @http("POST", "/desk/reevaluate")
     @handle_errors
     def reevaluate(self, request: Request) -> Response:
+        authorize(request_actor(request), Action.DESK_REEVALUATE, area_resource())
         result = self.ctx.app.reevaluate_desk(RpcRegistry(self.dtks),
                                               actor=system_actor(self.name),
                                               correlation_id=correlation_id(request), force=True)
@@ -64,8 +69,8 @@ class VerificationService(Observable):
     @http("GET", "/desk")
     @handle_errors
     def desk(self, request: Request) -> Response:
-        query = parse_model(DeskQuery, dict(request.args.items()))
-        return json_response(self.ctx.desk.cases(**query.model_dump()))
+        query = self._in_own_kabupaten(request, DeskQuery, "GET /desk")
+        return json_response(self.ctx.desk.cases(**query))
 
     @http("POST", "/complaints/<uuid:complaint_id>/verify")
     @handle_errors
@@ -101,9 +106,23 @@ class VerificationService(Observable):
     @http("GET", "/usulan")
     @handle_errors
     def usulan_list(self, request: Request) -> Response:
-        query = parse_model(UsulanQuery, dict(request.args.items()))
-        rows = self.ctx.desk.usulan(**query.model_dump())
-        return json_response({**query.model_dump(), "usulan": rows})
+        query = self._in_own_kabupaten(request, UsulanQuery, "GET /usulan")
+        rows = self.ctx.desk.usulan(**query)
+        return json_response({**query, "usulan": rows})
+
+    def _in_own_kabupaten(self, request: Request, model: type, endpoint: str
+                          ) -> dict[str, Any]:
+        """A verifier's lists default to its kabupaten; asking for another one is a 403
+        (the auditor, who has none, sees every kabupaten). The rows carry NIK and names, so
+        the read is in the access log, allowed or not."""
+        actor = request_actor(request)
+        query = parse_model(model, dict(request.args.items())).model_dump()
+        query["kabupaten"] = query["kabupaten"] or actor.get("kabupaten")
+        AccessLog(self.ctx.db).authorize_read(
+            actor, Action.DESK_READ, area_resource(kabupaten=query["kabupaten"]),
+            endpoint=endpoint, subject=f"kabupaten={query['kabupaten'] or '*'}",
+            correlation_id=correlation_id(request))
+        return query
 
 
 SERVICE = VerificationService

@@ -7,13 +7,13 @@ from typing import Any
 
 
 def require_auditor(request: Any) -> dict[str, Any]:
-    """The audit endpoints are the auditor's: read-only, every complaint."""
-    from shared.errors import Forbidden
+    """The audit endpoints are the auditor's: read-only, every complaint (policy:
+    shared.auth, audit.read)."""
+    from shared.auth import Action, area_resource, authorize
     from shared.shell import request_actor
 
     actor = request_actor(request)
-    if actor["role"] != "auditor":
-        raise Forbidden("only the auditor role may read audit histories", field="role")
+    authorize(actor, Action.AUDIT_READ, area_resource())
     return actor
 
 

@@ -21,6 +21,7 @@ import requests
 from shared.config import Settings
 from shared.eventstore import ComplaintsApplication
 from shared.rabbit import RabbitAdmin
+from tests.helpers import actor_headers
 
 CATEGORIES = ["kis", "kis", "bpnt", "pkh", "kip", "rtlh", "adminduk"]
 FINAL = {"referred", "rejected", "resolved"}
@@ -28,15 +29,14 @@ RETRYABLE = {500, 502, 503, 504}
 
 
 def operator_headers(desk: str, user: str, key: str | None = None) -> dict[str, str]:
-    headers = {"X-Sedulur-User": user, "X-Sedulur-Role": "operator", "X-Sedulur-Desk": desk}
+    headers = actor_headers(user, "operator", desk=desk)
     if key:
         headers["Idempotency-Key"] = key
     return headers
 
 
 def agency_headers(agency: str) -> dict[str, str]:
-    return {"X-Sedulur-User": f"petugas-{agency.lower()}", "X-Sedulur-Role": "agency",
-            "X-Sedulur-Agency": agency}
+    return actor_headers(f"petugas-{agency.lower()}", "agency", agency=agency)
 
 
 @dataclass

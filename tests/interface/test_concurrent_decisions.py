@@ -10,9 +10,7 @@ import requests
 
 from services.verification.service import VerificationService
 from shared.complaints.domainmodel import Complaint, complaint_id_for
-from tests.helpers import running_service
-
-VERIFIER = {"X-Sedulur-User": "verifier-{}", "X-Sedulur-Role": "verifier"}
+from tests.helpers import actor_headers, running_service
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +33,7 @@ def test_twenty_concurrent_verify_or_reject_attempts_append_exactly_one_event(
     event_app.save_or_conflict(complaint)
 
     def attempt(i: int) -> requests.Response:
-        headers = {"X-Sedulur-User": f"verifier-{i}", "X-Sedulur-Role": "verifier"}
+        headers = actor_headers(f"verifier-{i}", "verifier")
         if i % 2:
             return requests.post(f"{verification_url}/complaints/{complaint.id}/verify",
                                  json={"reason": f"checked by {i}"}, headers=headers, timeout=30)

@@ -14,7 +14,7 @@ from eventlet.greenpool import GreenPool
 
 from services.intake.service import IntakeService
 from shared.db import connect
-from tests.helpers import OPERATOR, count_events, running_service, valid_complaint
+from tests.helpers import OPERATOR, actor_headers, count_events, running_service, valid_complaint
 
 GATEWAY_SECRET = "s3kr1t-for-tests"
 
@@ -236,8 +236,7 @@ def test_status_shows_the_sla_due_time_and_the_supervisor_sees_the_deadline_at_r
     from datetime import UTC, datetime, timedelta
 
     nik = _nik(801, kec="16")
-    headers = {"X-Sedulur-User": "op-risk", "X-Sedulur-Role": "operator",
-               "X-Sedulur-Desk": "332516"}
+    headers = actor_headers("op-risk", "operator", desk="332516")
     reg = requests.post(f"{intake_url}/complaints", headers=headers, timeout=10,
                         json=valid_complaint(nik=nik, desk="332516")).json()
     due = datetime.now(UTC) + timedelta(minutes=30)
@@ -248,8 +247,7 @@ def test_status_shows_the_sla_due_time_and_the_supervisor_sees_the_deadline_at_r
     status = requests.get(f"{intake_url}/status/{reg['registration_number']}",
                           params={"nik4": nik[-4:]}, timeout=10).json()
     assert datetime.fromisoformat(status["due_at"]) == due
-    view = requests.get(f"{intake_url}/operators/activity", timeout=10, headers={
-        "X-Sedulur-User": "spv", "X-Sedulur-Role": "supervisor",
-        "X-Sedulur-Area": "332516"}).json()
+    view = requests.get(f"{intake_url}/operators/activity", timeout=10,
+                        headers=actor_headers("spv", "supervisor", area="332516")).json()
     [row] = [o for o in view["operators"] if o["operator_id"] == "op-risk"]
     assert row["deadline_at_risk"] is True and row["deadlines_at_risk"] == 1

@@ -42,7 +42,8 @@ def test_bad_complaint_is_refused_with_the_field_and_appends_nothing(
     intake_url, sedulur_env, body, code, field
 ):
     before = count_events(sedulur_env)
-    resp = requests.post(f"{intake_url}/complaints", json=body, headers=OPERATOR, timeout=10)
+    resp = requests.post(f"{intake_url}/complaints", json=body, headers=OPERATOR,
+                         timeout=10)
     assert resp.status_code in (400, 422)
     assert resp.headers["content-type"].startswith("application/json")
     assert resp.json()["error"]["code"] == code
@@ -54,7 +55,8 @@ def test_bad_complaint_is_refused_with_the_field_and_appends_nothing(
 def test_malformed_json_is_a_400_naming_the_body(intake_url, sedulur_env, raw):
     before = count_events(sedulur_env)
     resp = requests.post(f"{intake_url}/complaints", data=raw,
-                         headers={**OPERATOR, "Content-Type": "application/json"}, timeout=10)
+                         headers={**OPERATOR, "Content-Type": "application/json"},
+                         timeout=10)
     assert resp.status_code == 400
     assert resp.json()["error"] == {**resp.json()["error"], "code": "malformed_json",
                                     "field": "body"}
@@ -69,8 +71,8 @@ def test_registration_without_an_actor_is_unauthenticated(intake_url, sedulur_en
 
 
 def test_valid_registration_answers_201_with_a_registration_number(intake_url, event_app):
-    resp = requests.post(f"{intake_url}/complaints", json=valid_complaint(), headers=OPERATOR,
-                         timeout=10)
+    resp = requests.post(f"{intake_url}/complaints", json=valid_complaint(),
+                         headers=OPERATOR, timeout=10)
     assert resp.status_code == 201
     body = resp.json()
     from shared.identity import RegistrationNumber
@@ -78,7 +80,7 @@ def test_valid_registration_answers_201_with_a_registration_number(intake_url, e
     assert RegistrationNumber.parse(body["registration_number"]).kabupaten_code == "3325"
     [event] = event_app.stored_events(__import__("uuid").UUID(body["complaint_id"]))
     assert event.registration_number == body["registration_number"]
-    assert event.actor["user_id"] == OPERATOR["X-Sedulur-User"]
+    assert event.actor["user_id"] == "op-test"
 
 
 def test_a_retry_with_the_same_idempotency_key_returns_the_first_result(

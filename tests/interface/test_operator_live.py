@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from services.intake.service import IntakeService
-from tests.helpers import running_service, valid_complaint, wait_until
+from tests.helpers import actor_headers, running_service, valid_complaint, wait_until
 
 IDLE_AFTER = 3  # seconds, so the test sees the idle flag without waiting 15 minutes
 
@@ -25,11 +25,11 @@ def intake_url(topology_declared):
 
 
 def operator(user: str, desk: str) -> dict[str, str]:
-    return {"X-Sedulur-User": user, "X-Sedulur-Role": "operator", "X-Sedulur-Desk": desk}
+    return actor_headers(user, "operator", desk=desk)
 
 
 def supervisor(user: str, area: str) -> dict[str, str]:
-    return {"X-Sedulur-User": user, "X-Sedulur-Role": "supervisor", "X-Sedulur-Area": area}
+    return actor_headers(user, "supervisor", area=area)
 
 
 class SseClient:
@@ -134,8 +134,9 @@ def test_activity_view_rolls_up_per_desk_kecamatan_and_kabupaten(intake_url):
 
 
 @pytest.mark.parametrize(("headers", "status"), [
-    ({"X-Sedulur-User": "op", "X-Sedulur-Role": "operator"}, 403),
-    ({"X-Sedulur-User": "spv", "X-Sedulur-Role": "supervisor"}, 403),
+    (actor_headers("op", "operator", desk="332511"), 403),
+    # a token must carry its role's area: a supervisor's without a kecamatan is refused
+    (actor_headers("spv", "supervisor"), 401),
     ({}, 401),
 ], ids=["operator", "supervisor-without-area", "nobody"])
 def test_live_view_is_only_for_supervisors_with_an_area(intake_url, headers, status):

@@ -17,6 +17,7 @@ from services.routing.service import RoutingService
 from shared.complaints.domainmodel import Complaint, complaint_id_for
 from shared.db import Database, connect
 from tests.helpers import (
+    actor_headers,
     count_events,
     relay_running,
     running_service,
@@ -49,11 +50,11 @@ def routing_url(topology_declared):
 
 
 def agency(code: str, kab: str = "3325") -> dict[str, str]:
-    return {"X-Sedulur-User": f"petugas-{code.lower()}", "X-Sedulur-Role": "agency",
-            "X-Sedulur-Agency": code, "X-Sedulur-Desk": kab}
+    return actor_headers(f"petugas-{code.lower()}", "agency", agency=code, kabupaten=kab)
 
 
-ADMIN = {"X-Sedulur-User": "admin-test", "X-Sedulur-Role": "admin"}
+def admin(kab: str) -> dict[str, str]:
+    return actor_headers("admin-test", "admin", kabupaten=kab)
 
 
 def verified_complaint(app, *, kabupaten: str = "3325", category: str = "kis",
@@ -86,7 +87,8 @@ def post(url: str, cid, action: str, headers: dict[str, str], **body: Any):
 
 
 def queue_rows(url: str, code: str, **params: Any) -> list[dict[str, Any]]:
-    resp = requests.get(f"{url}/agencies/{code}/queue", params=params, timeout=10)
+    resp = requests.get(f"{url}/agencies/{code}/queue", params=params,
+                        headers=agency(code, params.get("kabupaten", "3325")), timeout=10)
     assert resp.status_code == 200, resp.text
     return resp.json()["referrals"]
 
@@ -95,9 +97,10 @@ def test_a_table_change_while_complaints_flow_takes_effect_without_a_restart(
         routing_url, event_app):
     kab = "3391"
     before = [verified_complaint(event_app, kabupaten=kab) for _ in range(8)]
-    resp = requests.put(f"{routing_url}/routing/tables/{kab}", headers=ADMIN, timeout=10, json={
-        "rules": [{"id": "kis-bpjs", "category": "kis", "agencies": ["BPJSKES"]}],
-        "default": {"id": "default-dinsos", "agencies": ["DINSOS"]}, "expected_version": 0})
+    table = {"rules": [{"id": "kis-bpjs", "category": "kis", "agencies": ["BPJSKES"]}],
+             "default": {"id": "default-dinsos", "agencies": ["DINSOS"]}, "expected_version": 0}
+    resp = requests.put(f"{routing_url}/routing/tables/{kab}", headers=admin(kab), timeout=10,
+                        json=table)
     assert resp.status_code == 200, resp.text
     assert resp.json()["version"] == 1
     after = [verified_complaint(event_app, kabupaten=kab) for _ in range(8)]
@@ -115,20 +118,22 @@ def test_a_table_change_while_complaints_flow_takes_effect_without_a_restart(
         [event] = referrals(event_app, cid)
         assert (event.routing_table_version, event.routing_rule, event.agency) == (
             1, "kis-bpjs", "BPJSKES"), "a complaint verified after the change used the old table"
-    answer = requests.get(f"{routing_url}/routing/tables/{kab}", timeout=10).json()
+    answer = requests.get(f"{routing_url}/routing/tables/{kab}", headers=admin(kab),
+                          timeout=10).json()
     assert answer["version"] == 1 and answer["applies"] == kab
 
 
 def test_a_stale_or_bad_table_or_a_non_admin_changes_nothing(routing_url, sedulur_env):
     kab = "3392"
     good = {"rules": [], "default": {"id": "d", "agencies": ["DINSOS"]}}
-    assert requests.put(f"{routing_url}/routing/tables/{kab}", json=good, headers=ADMIN,
+    assert requests.put(f"{routing_url}/routing/tables/{kab}", json=good, headers=admin(kab),
                         timeout=10).status_code == 200
     cases = [
-        ({**good, "expected_version": 0}, ADMIN, 409, "concurrency_conflict"),
-        ({"rules": [], "default": {"id": "d", "agencies": ["NOBODY"]}}, ADMIN, 400,
+        ({**good, "expected_version": 0}, admin(kab), 409, "concurrency_conflict"),
+        ({"rules": [], "default": {"id": "d", "agencies": ["NOBODY"]}}, admin(kab), 400,
          "invalid_routing_table"),
         (good, agency("DINKES"), 403, "forbidden"),
+        (good, admin("3325"), 403, "forbidden"),  # another kabupaten's admin
     ]
     for body, headers, status, code in cases:
         resp = requests.put(f"{routing_url}/routing/tables/{kab}", json=body, headers=headers,
@@ -192,25 +197,26 @@ def test_returned_as_not_our_authority_goes_to_the_fallback_then_the_dinsos_desk
 
 
 @pytest.mark.parametrize(
-    ("headers", "body_agency"),
+    ("who", "body_agency"),
     [
-        (agency("BPJSKES"), "BPJSKES"),        # not referred to BPJSKES: 409 below
-        (agency("BPJSKES"), "DINKES"),         # acting as another agency
-        (agency("DINKES", "3576"), "DINKES"),  # the same agency of another kabupaten
-        ({"X-Sedulur-User": "op", "X-Sedulur-Role": "operator"}, "DINKES"),
+        (("BPJSKES", "3325"), "BPJSKES"),  # not referred to BPJSKES: 409 below
+        (("BPJSKES", "3325"), "DINKES"),   # acting as another agency
+        (("DINKES", "3576"), "DINKES"),    # the same agency of another kabupaten
+        (None, "DINKES"),                  # an operator
     ],
     ids=["own-code-not-referred", "other-agency", "other-kabupaten", "operator"],
 )
 @pytest.mark.parametrize("action", ["resolve", "accept", "progress", "return"])
 def test_acting_on_another_agencys_referral_is_refused_and_appends_nothing(
-        routing_url, event_app, sedulur_env, headers, body_agency, action):
+        routing_url, event_app, sedulur_env, who, body_agency, action):
+    headers = agency(*who) if who else actor_headers("op-test", "operator", desk="332501")
     cid = verified_complaint(event_app)
     wait_referred(event_app, cid)
     before = count_events(sedulur_env)
     text = {"resolve": {"outcome": "x"}, "progress": {"note": "x"}, "return": {"reason": "x"},
             "accept": {}}[action]
     resp = post(routing_url, cid, action, headers, agency=body_agency, **text)
-    expected = 409 if body_agency == headers.get("X-Sedulur-Agency") == "BPJSKES" else 403
+    expected = 409 if who and body_agency == who[0] == "BPJSKES" else 403
     assert resp.status_code == expected, resp.text
     assert resp.json()["error"]["code"] in ("forbidden", "not_referred_to_agency")
     assert stored_event_types(event_app, cid) == ["Registered", "Verified", "ReferredToOPD"]
@@ -237,7 +243,8 @@ def test_the_work_queue_filters_pages_shows_due_time_and_rebuilds_equal_to_live(
     pages, cursor = [], None
     while True:
         params = {"kabupaten": kab, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        resp = requests.get(f"{routing_url}/agencies/DINKES/queue", params=params, timeout=10)
+        resp = requests.get(f"{routing_url}/agencies/DINKES/queue", params=params,
+                            headers=agency("DINKES", kab), timeout=10)
         pages.append(resp.json()["referrals"])
         cursor = resp.json()["next_cursor"]
         if not cursor:
@@ -255,7 +262,7 @@ def test_the_work_queue_filters_pages_shows_due_time_and_rebuilds_equal_to_live(
     assert all(r["age_seconds"] >= 0 for r in on_time)
     assert queue_rows(routing_url, "DINKES", kabupaten=kab, category="rtlh") == []
     bad = requests.get(f"{routing_url}/agencies/DINKES/queue", params={"cursor": "@@"},
-                       timeout=10)
+                       headers=agency("DINKES"), timeout=10)
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "cursor"
     assert requests.get(f"{routing_url}/agencies/DINKES/queue", headers=agency("BAZ"),
                         timeout=10).status_code == 403

@@ -28,7 +28,7 @@ from services.sla.service import SlaService
 from shared.complaints.domainmodel import Complaint
 from shared.db import Database
 from shared.shell import system_actor
-from tests.helpers import OPERATOR, relay_running, running_service, wait_until
+from tests.helpers import AUDITOR, OPERATOR, relay_running, running_service, wait_until
 
 #: generous waits for timer effects: other test runs share the 2 CPUs and the database
 SLOW = 90
@@ -370,8 +370,8 @@ def test_pause_and_resume_move_the_deadline_by_the_paused_time(sla_url, topology
                              timeout=10)
         assert resp.status_code == 200, resp.text
         wait_until(lambda: row(db, cid, "verification")["paused_at"], message="paused")
-        resp = requests.post(f"{sla_url}/complaints/{cid}/resume", json={}, headers=OPERATOR,
-                             timeout=10)
+        resp = requests.post(f"{sla_url}/complaints/{cid}/resume", json={},
+                             headers=OPERATOR, timeout=10)
         assert resp.status_code == 200, resp.text
         wait_until(lambda: row(db, cid, "verification")["paused_at"] is None
                    and row(db, cid, "verification")["paused_seconds"] > 0, message="resumed")
@@ -381,7 +381,8 @@ def test_pause_and_resume_move_the_deadline_by_the_paused_time(sla_url, topology
     assert after["due_at"] - before["due_at"] == resumed.timestamp - paused.timestamp
     assert after["at_risk_at"] - before["at_risk_at"] == resumed.timestamp - paused.timestamp
     assert paused.reason == "menunggu fotokopi KK" and paused.actor["user_id"] == "op-test"
-    resp = requests.get(f"{sla_url}/complaints/{cid}/deadlines", timeout=10)
+    resp = requests.get(f"{sla_url}/complaints/{cid}/deadlines",
+                        headers=AUDITOR, timeout=10)
     assert {d["stage"]: d["state"] for d in resp.json()["deadlines"]} == {
         "verification": "on_track", "overall": "on_track"}
 
@@ -400,17 +401,17 @@ def test_pausing_twice_is_a_409_and_appends_nothing(sla_url, event_app):
 @pytest.mark.parametrize(
     ("path", "body", "headers", "status", "code"),
     [
-        ("pause", {}, OPERATOR, 400, "missing_field"),
-        ("pause", {"reason": "tunda"}, {}, 401, "unauthenticated"),
-        ("resume", {}, OPERATOR, 409, "wrong_stage"),
+        ("pause", {}, "operator", 400, "missing_field"),
+        ("pause", {"reason": "tunda"}, None, 401, "unauthenticated"),
+        ("resume", {}, "operator", 409, "wrong_stage"),
     ],
     ids=["no-reason", "no-actor", "resume-unpaused"],
 )
 def test_bad_pause_requests_are_named_errors(sla_url, event_app, path, body, headers, status,
                                              code):
     cid = register(event_app)
-    resp = requests.post(f"{sla_url}/complaints/{cid}/{path}", json=body, headers=headers,
-                         timeout=10)
+    resp = requests.post(f"{sla_url}/complaints/{cid}/{path}", json=body,
+                         headers=OPERATOR if headers else {}, timeout=10)
     assert resp.status_code == status and resp.json()["error"]["code"] == code
     assert types(event_app, cid) == ["Registered"]
 
@@ -432,7 +433,8 @@ def test_board_counts_open_overdue_and_compliance_by_stage(sla_url, event_app, d
     waiting = register(event_app, kabupaten="9101", desk="910102", wilayah="9101022001")
     for cid in (in_time, waiting):
         deadlines.catch_up(cid)
-    resp = requests.get(f"{sla_url}/board", params={"by": "kecamatan"}, timeout=10)
+    resp = requests.get(f"{sla_url}/board", headers=AUDITOR,
+                        params={"by": "kecamatan"}, timeout=10)
     assert resp.status_code == 200, resp.text
     rows = {r["key"]: r for r in resp.json()["rows"]}
     assert rows["910101"]["closed"] == 1 and rows["910101"]["compliance_pct"] == 100.0
@@ -440,7 +442,7 @@ def test_board_counts_open_overdue_and_compliance_by_stage(sla_url, event_app, d
     assert rows["910102"]["open"] == 2 and rows["910102"]["overdue"] == 0
     assert row(db, in_time, "verification")["tz"] == "Asia/Jayapura"
 
-    resp = requests.get(f"{sla_url}/board/compliance",
+    resp = requests.get(f"{sla_url}/board/compliance", headers=AUDITOR,
                         params={"by": "stage", "period": "day", "tz": "Asia/Jayapura"},
                         timeout=10)
     assert resp.status_code == 200
@@ -449,7 +451,8 @@ def test_board_counts_open_overdue_and_compliance_by_stage(sla_url, event_app, d
 
 
 def test_board_refuses_an_unknown_dimension(sla_url):
-    resp = requests.get(f"{sla_url}/board", params={"by": "desa"}, timeout=10)
+    resp = requests.get(f"{sla_url}/board", headers=AUDITOR,
+                        params={"by": "desa"}, timeout=10)
     assert resp.status_code == 400 and resp.json()["error"]["field"] == "by"
 
 

@@ -30,14 +30,21 @@ from shared.cli import app as sedulur
 from shared.complaints.domainmodel import Complaint, complaint_id_for
 from shared.db import Database
 from shared.errors import WrongStage
-from tests.helpers import relay_running, running_service, stored_event_types, wait_until
+from tests.helpers import (
+    AUDITOR,
+    actor_headers,
+    relay_running,
+    running_service,
+    stored_event_types,
+    wait_until,
+)
 
 SYSTEM = {"user_id": "system:test", "role": "system", "desk": None}
 OPERATOR = {"user_id": "op", "role": "operator", "desk": "332501"}
 
 
 def verifier(i: int | str = 1) -> dict[str, str]:
-    return {"X-Sedulur-User": f"verifier-{i}", "X-Sedulur-Role": "verifier"}
+    return actor_headers(f"verifier-{i}", "verifier")
 
 
 # --- generated DTKS data ------------------------------------------------------------------
@@ -338,7 +345,8 @@ def test_desk_case_decided_twenty_times_concurrently_appends_once_and_leaves_the
     cid, outcome = decide(verification, replica, cast["mismatch"], name="Xaverius Qomaruddin")
     assert outcome.to_desk
     listed = requests.get(f"{urls['verification']}/desk",
-                          params={"reason": "name_mismatch", "limit": 500}, timeout=30).json()
+                          params={"reason": "name_mismatch", "limit": 500}, headers=verifier(),
+                          timeout=30).json()
     assert str(cid) in {c["complaint_id"] for c in listed["cases"]}
 
     def attempt(i: int) -> requests.Response:
@@ -353,7 +361,8 @@ def test_desk_case_decided_twenty_times_concurrently_appends_once_and_leaves_the
     responses = list(eventlet.GreenPool(20).imap(attempt, range(20)))
     assert sorted(r.status_code for r in responses) == [200] + [409] * 19
     assert len(stored_event_types(app, cid)) == 2
-    after = requests.get(f"{urls['verification']}/desk", params={"limit": 500}, timeout=30).json()
+    after = requests.get(f"{urls['verification']}/desk", params={"limit": 500},
+                         headers=verifier(), timeout=30).json()
     assert str(cid) not in {c["complaint_id"] for c in after["cases"]}
 
 
@@ -362,10 +371,12 @@ def test_desk_listing_filters_and_pages(urls, verification, replica, cast):
     for _ in range(3):
         decide(verification, replica, cast["mismatch"], name="Xaverius Qomaruddin")
     page = requests.get(f"{urls['verification']}/desk",
-                        params={"reason": "name_mismatch", "limit": 2}, timeout=30).json()
+                        params={"reason": "name_mismatch", "limit": 2}, headers=verifier(),
+                        timeout=30).json()
     assert len(page["cases"]) == 2 and page["total"] >= 3
     assert {c["desk_reason"] for c in page["cases"]} == {"name_mismatch"}
-    bad = requests.get(f"{urls['verification']}/desk", params={"reason": "nope"}, timeout=30)
+    bad = requests.get(f"{urls['verification']}/desk", params={"reason": "nope"},
+                       headers=verifier(), timeout=30)
     assert (bad.status_code, bad.json()["error"]["field"]) == (400, "reason")
 
 
@@ -373,6 +384,7 @@ def test_usulan_export_per_desa_holds_exactly_the_proposed_not_in_dtks_complaint
         urls, verification, replica, cast, people, tmp_path):
     app, cases, desk = verification
     kab = "3326"  # its own kabupaten code, so other tests' complaints do not mix in
+    own = actor_headers("verifier-1", "verifier", kabupaten=kab)  # the kabupaten's verifier
     replica.load_people(cast["snapshot_rows"])
     absent = [p for p in families(people)[cast["absent"]["kk"]]]
     second = dict(absent[1], wilayah=absent[0]["wilayah"][:6] + "2999")
@@ -386,19 +398,21 @@ def test_usulan_export_per_desa_holds_exactly_the_proposed_not_in_dtks_complaint
 
     for p in proposed:
         r = requests.post(f"{urls['verification']}/complaints/{ids[p['nik']]}/usulan",
-                          json={"reason": "miskin, belum terdata"}, headers=verifier(), timeout=30)
+                          json={"reason": "miskin, belum terdata"}, headers=own, timeout=30)
         assert r.status_code == 200, r.text
     again = requests.post(f"{urls['verification']}/complaints/{ids[proposed[0]['nik']]}/usulan",
-                          json={"reason": "twice"}, headers=verifier(), timeout=30)
+                          json={"reason": "twice"}, headers=own, timeout=30)
     assert (again.status_code, again.json()["error"]["code"]) == (409, "wrong_stage")
     wrong = requests.post(f"{urls['verification']}/complaints/{rich_cid}/usulan",
-                          json={"reason": "x"}, headers=verifier(), timeout=30)
+                          json={"reason": "x"}, headers=own, timeout=30)
     assert wrong.status_code == 409
     with pytest.raises(WrongStage):
         app.propose_usulan(rich_cid, reason="x", actor=SYSTEM, correlation_id="t")
 
     listed = requests.get(f"{urls['verification']}/usulan",
-                          params={"desa": second["wilayah"]}, timeout=30).json()["usulan"]
+                          params={"desa": second["wilayah"]},
+                          headers=own,
+                          timeout=30).json()["usulan"]
     assert [r["nik"] for r in listed] == [second["nik"]]
 
     counts = export(desk.db, kab, tmp_path)
@@ -420,12 +434,13 @@ def test_changes_over_http_and_reevaluate_trigger(urls, replica, people):
     replica.load_people(people[:20])
     replica.load_people(people[2:22])
     body = requests.get(f"{urls['dtks']}/dtks/changes", params={"kind": "added"},
-                        timeout=30).json()
+                        headers=AUDITOR, timeout=30).json()
     assert body["summary"]["added"] == 2 and body["summary"]["removed"] == 2
     assert [c["nik"] for c in body["changes"]] == sorted(p["nik"] for p in people[20:22])
-    missing = requests.get(f"{urls['dtks']}/dtks/changes", params={"from": "nope"}, timeout=30)
+    missing = requests.get(f"{urls['dtks']}/dtks/changes", params={"from": "nope"},
+                           headers=AUDITOR, timeout=30)
     assert missing.status_code == 404
-    r = requests.post(f"{urls['verification']}/desk/reevaluate", timeout=60)
+    r = requests.post(f"{urls['verification']}/desk/reevaluate", headers=verifier(), timeout=60)
     assert r.status_code == 200 and "evaluated" in r.json()
 
 

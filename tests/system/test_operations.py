@@ -21,7 +21,7 @@ import yaml
 
 from shared.config import SERVICES
 from shared.db import connect
-from tests.helpers import free_port, wait_until
+from tests.helpers import actor_headers, free_port, wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ FINAL = {"referred", "rejected"}
 
 
 def operator(name: str) -> dict[str, str]:
-    return {"X-Sedulur-User": name, "X-Sedulur-Role": "operator", "X-Sedulur-Desk": "332501"}
+    return actor_headers(name, "operator", desk="332501")
 
 
 # Categories the other system tests do not use (kis → DINKES, kip → DISDIK): hundreds of

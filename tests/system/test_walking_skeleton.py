@@ -8,23 +8,21 @@ import pytest
 import requests
 
 from shared.db import connect
-from tests.helpers import stored_event_types, valid_complaint, wait_until
+from tests.helpers import AUDITOR, actor_headers, stored_event_types, valid_complaint, wait_until
 
 pytestmark = pytest.mark.system
-
-OPERATOR = {"X-Sedulur-User": "op-system", "X-Sedulur-Role": "operator",
-            "X-Sedulur-Desk": "332501"}
 
 
 def register(settings, body) -> uuid.UUID:
     resp = requests.post(f"{settings.http_url('intake')}/complaints", json=body,
-                         headers=OPERATOR, timeout=30)
+                         headers=actor_headers("op-system", "operator", desk="332501"), timeout=30)
     assert resp.status_code == 201, resp.text
     return uuid.UUID(resp.json()["complaint_id"])
 
 
 def stage_of(settings, complaint_id) -> str | None:
-    resp = requests.get(f"{settings.http_url('intake')}/complaints/{complaint_id}", timeout=10)
+    resp = requests.get(f"{settings.http_url('intake')}/complaints/{complaint_id}",
+                        headers=AUDITOR, timeout=10)
     return resp.json()["stage"] if resp.status_code == 200 else None
 
 
@@ -70,8 +68,7 @@ def test_complaint_in_dtks_is_verified_referred_and_resolved(stack, dtks_people,
     resp = requests.post(
         f"{settings.http_url('routing')}/referrals/{cid}/resolve",
         json={"agency": "DINKES", "outcome": "KIS diaktifkan kembali"},
-        headers={"X-Sedulur-User": "petugas-dinkes", "X-Sedulur-Role": "agency",
-                 "X-Sedulur-Agency": "DINKES"}, timeout=30)
+        headers=actor_headers("petugas-dinkes", "agency", agency="DINKES"), timeout=30)
     assert resp.status_code == 200, resp.text
     assert stored_event_types(event_app, cid) == [
         "Registered", "Verified", "ReferredToOPD", "Resolved"]
@@ -118,8 +115,7 @@ def test_an_agency_cannot_resolve_another_agencys_referral(stack, dtks_people, e
     resp = requests.post(
         f"{settings.http_url('routing')}/referrals/{cid}/resolve",
         json={"agency": "DISDIK", "outcome": "x"},
-        headers={"X-Sedulur-User": "petugas-dinkes", "X-Sedulur-Role": "agency",
-                 "X-Sedulur-Agency": "DINKES"}, timeout=30)
+        headers=actor_headers("petugas-dinkes", "agency", agency="DINKES"), timeout=30)
     assert resp.status_code == 403
     assert resp.json()["error"]["code"] == "forbidden"
     assert stored_event_types(event_app, cid) == before

@@ -4,13 +4,15 @@ a returned case goes next, and what leaves Sedulur for agencies and citizens."""
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from services.routing.application import RoutingTables, require_agency_scope
+from services.routing.application import RoutingTables
 from services.routing.domainmodel import DESK_RULE, KabupatenTable, RoutingTable
 from shared.agency import AgencyProfile, citizen_notification, load_profiles, referral_message
+from shared.auth import Action, authorize, referral_resource
 from shared.errors import ConfigurationError, Forbidden, InvalidRoutingTable
 
 AGENCIES = ["DINSOS", "DINKES", "BPJSKES", "DPRKP", "BAZ", "CSR", "DISDIK"]
@@ -175,24 +177,29 @@ def test_citizen_notifications_carry_indonesian_text_and_the_phone_only_when_giv
 @pytest.mark.parametrize(
     ("actor", "agency", "allowed"),
     [
-        ({"role": "agency", "agency": "DINKES"}, "DINKES", True),
-        ({"role": "agency", "agency": "DINKES"}, "BPJSKES", False),
-        ({"role": "agency", "agency": None}, "DINKES", False),
-        ({"role": "admin"}, "DINKES", True),
-        ({"role": "verifier"}, "DINSOS", True),
-        ({"role": "verifier"}, "DINKES", False),
-        ({"role": "operator"}, "DINKES", False),
+        ({"role": "agency", "agency": "DINKES", "kabupaten": "3325"}, "DINKES", True),
+        ({"role": "agency", "agency": "DINKES", "kabupaten": "3325"}, "BPJSKES", False),
+        ({"role": "agency", "agency": "DINKES", "kabupaten": "3576"}, "DINKES", False),
+        ({"role": "admin", "kabupaten": "3325"}, "DINKES", True),
+        ({"role": "admin", "kabupaten": "3576"}, "DINKES", False),
+        ({"role": "verifier", "kabupaten": "3325"}, "DINSOS", True),
+        ({"role": "verifier", "kabupaten": "3325"}, "DINKES", False),
+        ({"role": "operator", "desk": "332501"}, "DINKES", False),
         ({"role": "auditor"}, "DINKES", False),
     ],
-    ids=["own", "other-agency", "agency-without-code", "admin", "desk-verifier-dinsos",
-         "verifier-other", "operator", "auditor"],
+    ids=["own", "other-agency", "other-kabupaten", "admin", "admin-other-kabupaten",
+         "desk-verifier-dinsos", "verifier-other", "operator", "auditor"],
 )
 def test_only_the_agency_itself_may_act_on_its_referral(actor, agency, allowed):
+    complaint = SimpleNamespace(id="c", kabupaten="3325", desk="332501", confidential=False,
+                                referrals={"DINKES": "referred", "DINSOS": "referred"})
+    actor = {"user_id": "u", **actor}
+    resource = referral_resource(complaint, agency)
     if allowed:
-        require_agency_scope(actor, agency)
+        authorize(actor, Action.REFERRAL_ACT, resource)
     else:
         with pytest.raises(Forbidden):
-            require_agency_scope(actor, agency)
+            authorize(actor, Action.REFERRAL_ACT, resource)
 
 
 class MemoryVersions:

@@ -46,7 +46,13 @@ def _check(resp: Any) -> None:  # schemathesis' Response: headers map to lists
         # (404 / 405) before any handler runs; every answer of ours is a JSON named error.
         content_type = resp.headers.get("content-type") or [""]
         if "application/json" in str(content_type):
-            assert resp.json()["error"]["code"], text[:500]
+            body = resp.json()
+            if isinstance(body, list):  # Open311 GeoReport v2: [{code, description}, ...]
+                assert body and all(e["code"] and e["description"] for e in body), text[:500]
+            else:
+                assert body["error"]["code"], text[:500]
+        elif "xml" in str(content_type):  # Open311 .xml: <errors><error>...
+            assert "<errors>" in text and "<description>" in text, text[:500]
         else:
             assert resp.status_code in (404, 405), text[:500]
 

@@ -3,6 +3,7 @@ snapshot the desk was last re-evaluated against; and the DTKS registry over RPC.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,6 +11,8 @@ from uuid import UUID
 from shared.db import Database
 
 from .domainmodel import DtksAnswer, Outcome
+
+log = logging.getLogger("sedulur.verification")
 
 USULAN_COLUMNS = ("registration_number", "kabupaten", "desa", "nik", "kk", "citizen_name",
                   "category", "reason", "proposed_by", "proposed_at")
@@ -114,10 +117,24 @@ class RpcRegistry:
     def lookup(self, nik: str, kk: str | None) -> DtksAnswer:
         answer = self.proxy.lookup_nik(nik)
         person = answer["person"]
-        family = self.proxy.lookup_kk(kk) if person is None and kk else []
+        family = self._family(kk) if person is None and kk else []
         current = self.proxy.current_snapshot()
         snapshot_at = None
         if current and current.get("id") == answer["snapshot_id"] and current.get("finished_at"):
             snapshot_at = datetime.fromisoformat(current["finished_at"])
         return DtksAnswer(person=person, family=family, snapshot_id=answer["snapshot_id"],
                           snapshot_at=snapshot_at)
+
+    def _family(self, kk: str) -> list[dict[str, Any]]:
+        """The family by KK. A KK stored before today's validation rules that dtks_sync now
+        refuses finds no family (the rules then decide as for a KK not in DTKS), rather than
+        failing the message until it is dead-lettered."""
+        from nameko.exceptions import RemoteError
+
+        try:
+            return self.proxy.lookup_kk(kk)
+        except RemoteError as exc:
+            if exc.exc_type != "InvalidKK":
+                raise
+            log.warning("verification.kk_refused_by_registry error=%s", exc.value)
+            return []

@@ -68,6 +68,7 @@ def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
         cid = correlation_id(request)
         bind_context(correlation_id=cid, complaint_id=kwargs.get("complaint_id"))
         try:
+            _refuse_nul(request)
             response = fn(self, request, *args, **kwargs)
         except errors.SedulurError as exc:
             response = error_response(exc)
@@ -80,6 +81,14 @@ def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
         return response
 
     return wrapper
+
+
+def _refuse_nul(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL: a query parameter carrying one is a 400 here, not a
+    500 from the database later."""
+    for name, value in request.args.items(multi=True):
+        if "\x00" in value or "\x00" in name:
+            raise errors.InvalidInput(f"{name} contains a NUL character", field=name)
 
 
 def read_json(request: Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:
@@ -97,6 +106,8 @@ def read_json(request: Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:
         raise errors.MalformedJSON(f"request body is not valid JSON: {exc}", field="body") from None
     if not isinstance(body, dict):
         raise errors.MalformedJSON("request body must be a JSON object", field="body")
+    if b"\\u0000" in raw:
+        raise errors.InvalidInput("request body contains a NUL character", field="body")
     return body
 
 

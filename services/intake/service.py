@@ -408,8 +408,11 @@ class IntakeService(Observable):
         except ValueError:
             raise InvalidInput("limit must be an integer and complaint_id a UUID",
                                field="query") from None
-        rows = self.ctx.access.query(complaint_id=complaint, user_id=args.get("user_id") or None,
-                                     limit=limit)
+        user_id = args.get("user_id") or None
+        if user_id is not None and (len(user_id) > 200 or not user_id.isprintable()):
+            raise InvalidInput("user_id must be printable text of at most 200 characters",
+                               field="user_id")
+        rows = self.ctx.access.query(complaint_id=complaint, user_id=user_id, limit=limit)
         return json_response({"entries": rows})
 
     # -- projections: each message only nudges a stream catch-up ----------------------

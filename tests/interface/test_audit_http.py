@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 
 import pytest
 import requests
@@ -20,7 +21,10 @@ def intake_url(topology_declared):
 
 @pytest.fixture(scope="module")
 def registered(intake_url):
-    resp = requests.post(f"{intake_url}/complaints", json=valid_complaint(),
+    # A NIK of its own: an earlier complaint of the same citizen would be linked
+    # (duplicate_of) and its story shown in this history too.
+    nik = f"3325014507{random.Random().randrange(50, 99)}{random.Random().randrange(1, 9999):04d}"
+    resp = requests.post(f"{intake_url}/complaints", json=valid_complaint(nik),
                          headers={**OPERATOR, "X-Correlation-Id": "corr-audit-http"}, timeout=10)
     assert resp.status_code == 201, resp.text
     return resp.json()

@@ -97,13 +97,35 @@ def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Co
         if complaints <= 0:
             console.print("running; Ctrl-C stops everything")
             try:
-                while all(p.popen.poll() is None for p in stack.processes.values()):
-                    time.sleep(1)
+                supervise(stack, console)
             except KeyboardInterrupt:
                 pass
             return
         simulate_day(settings, dtks_file, complaints, console)
         console.print("stopping services (SIGTERM drains in-flight work)")
+
+
+def supervise(stack: Stack, console: Any, *, max_restarts: int = 5,
+              window: float = 60.0) -> None:
+    """Restart a process that exits (a service exits 70 when its container died), like a
+    container runtime's restart policy; give up on one that crash-loops (more than
+    `max_restarts` within `window` seconds) and stop everything."""
+    restarts: dict[str, list[float]] = {}
+    while True:
+        time.sleep(1)
+        for name, proc in list(stack.processes.items()):
+            code = proc.popen.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in restarts.get(name, []) if now - t < window] + [now]
+            restarts[name] = recent
+            if len(recent) > max_restarts:
+                console.print(f"[red]{name} exited {code} {len(recent)} times within"
+                              f" {window:.0f}s; stopping (see {proc.log_path})[/]")
+                return
+            console.print(f"[yellow]{name} exited with {code}; restarting[/]")
+            stack.start(name)
 
 
 def _people(dtks_file: Path, n: int, rng: random.Random) -> list[dict[str, str]]:

@@ -1,0 +1,42 @@
+"""The web console: static files (services/console/static, no build step) that intake
+serves under /console/, and the small config document telling the page where each
+service's HTTP API is. The page talks to the services' own APIs; there is no backend here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from shared.config import SERVICES, Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+MEDIA_TYPES = {
+    ".html": "text/html", ".js": "text/javascript", ".css": "text/css",
+    ".svg": "image/svg+xml", ".png": "image/png", ".json": "application/json",
+    ".ico": "image/x-icon",
+}
+
+
+def asset(path: str) -> tuple[bytes, str] | None:
+    """(content, media type) of a file under STATIC, or None: unknown type, missing, or a
+    path that leaves the folder."""
+    target = (STATIC / (path or "index.html")).resolve()
+    if not target.is_relative_to(STATIC) or not target.is_file():
+        return None
+    media_type = MEDIA_TYPES.get(target.suffix)
+    if media_type is None:
+        return None
+    return target.read_bytes(), media_type
+
+
+def config(settings: Settings) -> dict[str, Any]:
+    """Where the browser finds each API. SEDULUR_CONSOLE_<SERVICE>_URL names a full base URL
+    (behind a proxy, another host); otherwise the page uses its own host with the port."""
+    services = {}
+    for service in SERVICES:
+        url = os.environ.get(f"SEDULUR_CONSOLE_{service.upper()}_URL") or None
+        services[service] = {"url": url.rstrip("/") if url else None,
+                             "port": settings.http_port(service)}
+    return {"services": services, "kabupaten": settings.default_kabupaten}

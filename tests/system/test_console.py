@@ -55,7 +55,7 @@ def browser() -> Iterator[object]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,1000", "--lang=id-ID"):
+                "--window-size=1280,1100", "--lang=id-ID"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -96,7 +96,9 @@ class Console:
         found = self.all(css)
         return found[0].text if found else ""
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, top: bool = True) -> Path:
+        if top:
+            self.driver.execute_script("window.scrollTo(0, 0)")
         path = ARTIFACTS / f"{name}.png"
         self.driver.save_screenshot(str(path))
         print(f"screenshot: {path}")
@@ -147,7 +149,8 @@ def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_
         message="operator's registration on the live board")
     assert browser.execute_script("return window.__sameDocument") is True
     assert "mendaftarkan aduan" in console.text("#live-feed")
-    console.wait(lambda: console.all("#sla-rows tr"), message="SLA board rows")
+    console.wait(lambda: console.all('#sla-rows tr[data-key^="332501"]'), timeout=30,
+                 message="the kecamatan's open clocks on the SLA board")
     console.screenshot("2-supervisor")
 
     # -- agency: the referral in DINKES's queue, resolved on screen ---------------------------
@@ -168,6 +171,9 @@ def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_
     assert stored_event_types(event_app, cid) == [
         "Registered", "Verified", "ReferredToOPD", "Resolved"]
     console.wait(lambda: not console.all(selector), message="resolved referral leaves the queue")
+    console.find("#show-all").click()
+    console.wait(lambda: "KIS diaktifkan kembali" in console.text(selector), message="outcome")
+    console.screenshot("3-agency-done")
 
     # -- auditor: the whole history with actors and reasons; a point in time ------------------
     console.login(AUDITOR)

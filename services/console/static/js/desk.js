@@ -4,7 +4,7 @@
 
 import { api, newKey } from "./api.js";
 import { checkKk, checkNik, checkWilayah } from "./identity.js";
-import { badge, errorText, field, h, message, STAGES, time } from "./ui.js";
+import { badge, errorText, field, h, message, PRIORITY, STAGES, time } from "./ui.js";
 
 function categoryOptions(tree) {
   return tree.map((group) => h("optgroup", { label: group.name },
@@ -152,7 +152,7 @@ export function deskScreen(root, who) {
 
   function showReceipt(result, citizen) {
     receipt.hidden = false;
-    receipt.replaceChildren(
+    receipt.replaceChildren(h("div", {},
       h("h2", {}, "Aduan tercatat"),
       h("p", {}, "Nomor registrasi"),
       h("p", { class: "regno", id: "registration-number" }, result.registration_number),
@@ -161,7 +161,7 @@ export function deskScreen(root, who) {
       result.duplicate_of ? h("p", { class: "hint warn" },
         "Warga ini sudah punya aduan serupa baru-baru ini; aduan ini ditautkan ke aduan itu.") : null,
       h("button", { type: "button", class: "secondary noprint", onclick: () => window.print() },
-        "Cetak tanda terima"));
+        "Cetak tanda terima")));
     receipt.scrollIntoView({ behavior: "smooth", block: "nearest" });
   }
 
@@ -182,8 +182,8 @@ export function deskScreen(root, who) {
         "Belum ada aduan hari ini.";
       listBody.replaceChildren(...data.complaints.map((c) => h("tr", {},
         h("td", {}, time(c.registered_at)),
-        h("td", { class: "mono" }, c.registration_number),
-        h("td", {}, c.category, c.priority !== "normal" ? badge(c.priority, "warn") : null),
+        h("td", { class: "mono nowrap" }, c.registration_number),
+        h("td", {}, c.category, c.priority !== "normal" ? badge(PRIORITY[c.priority] || c.priority, c.priority) : null),
         h("td", {}, badge(STAGES[c.stage] || c.stage, c.stage)),
         h("td", {}, (c.agencies || []).join(", ") || "—"),
         h("td", {}, c.registered_by))));

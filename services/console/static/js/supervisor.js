@@ -3,17 +3,18 @@
 // supervisor's area.
 
 import { api, stream } from "./api.js";
-import { badge, errorText, h, time } from "./ui.js";
+import { ACTIONS, badge, errorText, h, time } from "./ui.js";
 
 const EVENT_LABELS = {
   registration: "mendaftarkan aduan", idle: "menganggur", deadline_at_risk: "tenggat berisiko",
-  operator: "berubah",
+  operator: "status berubah",
 };
 
 export function supervisorScreen(root, who) {
   const area = who.area || "";
   const timers = [];
   const operators = new Map();
+  let slaSoon = null;
 
   // -- live board -------------------------------------------------------------------------
   const liveState = h("span", { id: "live-state", class: "badge" }, "menyambung…");
@@ -49,7 +50,8 @@ export function supervisorScreen(root, who) {
         h("td", {}, o.operator_id),
         h("td", { class: "mono" }, o.desk),
         h("td", {}, o.online ? badge("aktif", "ok") : badge("tidak aktif", "muted")),
-        h("td", {}, o.last_action ? `${o.last_action} · ${time(o.last_action_at)}` : "—"),
+        h("td", {}, o.last_action ? `${ACTIONS[o.last_action] || o.last_action} · ` +
+                                    `${time(o.last_action_at)}` : "—"),
         h("td", { class: "num complaints-today" }, String(o.complaints_today)),
         h("td", { class: "num" }, String(o.complaints_week)),
         h("td", {}, flags.length ? flags : "—"));
@@ -69,6 +71,11 @@ export function supervisorScreen(root, who) {
       feed.prepend(h("li", { class: name }, `${time(new Date().toISOString())} — ${data.operator_id} ` +
                                             `(${data.desk}) ${EVENT_LABELS[name] || name}`));
       while (feed.children.length > 20) feed.lastChild.remove();
+      // A registration starts SLA clocks: look at the board again once they are recorded.
+      if (name === "registration") {
+        clearTimeout(slaSoon);
+        slaSoon = setTimeout(refreshSla, 1500);
+      }
     }
     render();
   }
@@ -101,7 +108,8 @@ export function supervisorScreen(root, who) {
       const mine = board.rows.filter((r) => !area || r.key.startsWith(area));
       slaState.textContent = `Tenggat 30 hari terakhir, diperbarui ${time(board.now)}.`;
       slaRows.replaceChildren(...(mine.length ? mine.map((r) => h("tr", {
-        class: r.overdue || r.breached ? "row-danger" : r.at_risk ? "row-warn" : "" },
+        class: r.overdue || r.breached ? "row-danger" : r.at_risk ? "row-warn" : "",
+        dataset: { key: r.key } },
         h("td", { class: "mono" }, r.key),
         h("td", { class: "num" }, String(r.open)),
         h("td", { class: "num" }, String(r.on_track)),
@@ -126,5 +134,5 @@ export function supervisorScreen(root, who) {
   root.append(h("h1", {}, `Pemantauan Supervisor — wilayah ${area || "semua"}`), live, sla);
   refreshSla();
   timers.push(setInterval(refreshSla, 30000));
-  return () => { stopLive(); timers.forEach(clearInterval); };
+  return () => { stopLive(); clearTimeout(slaSoon); timers.forEach(clearInterval); };
 }

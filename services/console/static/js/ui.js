@@ -47,6 +47,14 @@ export const STAGES = {
   referred: "Dirujuk ke instansi", resolved: "Selesai",
 };
 
+export const PRIORITY = { normal: "biasa", high: "tinggi", urgent: "mendesak" };
+
+// Operator actions as the live board names them (the event that moved the operator).
+export const ACTIONS = {
+  Registered: "mendaftarkan aduan", login: "masuk meja", logout: "keluar meja",
+  heartbeat: "aktif di meja",
+};
+
 export const REFERRAL_STATUS = {
   referred: "Baru dirujuk", accepted: "Sedang ditangani", returned: "Dikembalikan",
   resolved: "Selesai",

@@ -15,10 +15,12 @@ from urllib.parse import quote
 
 import pytest
 
+import requests
+
 from tests.helpers import actor_headers, stored_event_types, wait_until
 from tests.system.test_walking_skeleton import eligible
 
-pytestmark = [pytest.mark.system, pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.system
 
 CHROMIUM = os.environ.get("SEDULUR_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SEDULUR_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -108,6 +110,8 @@ class Console:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_people,
                                                                     event_app, browser):
     settings = stack.settings
@@ -132,8 +136,12 @@ def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_
     nik.send_keys(person["NIK"][10:])
     console.wait(lambda: "Terdaftar di DTKS" in console.text("#dtks-hint"), message="DTKS hint")
     assert console.find("#name").get_attribute("value") == person["NAMA"]
+    console.find("#kk").send_keys(person["NIK"][:6] + "3102")
+    assert "16 digit" in console.text("#kk-hint")
+    console.find("#kk").clear()
     console.find("#category option[value=kis]").click()
     console.find("#description").send_keys("Kartu KIS tidak aktif saat berobat ke puskesmas")
+    console.screenshot("1-desk-form")
     console.find("#register").click()
     console.wait(lambda: console.text("#registration-number"), message="registration number")
     number = console.text("#registration-number")
@@ -141,6 +149,9 @@ def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_
     console.wait(lambda: number in console.text("#desk-complaints"), timeout=30,
                  message="complaint in the desk's list of today")
     console.screenshot("1-desk")
+    browser.set_window_size(820, 1180)  # a tablet held upright
+    console.screenshot("1-desk-tablet")
+    browser.set_window_size(1280, 1100)
 
     # -- supervisor: the registration arrives on the open board, no reload ----------------------
     browser.switch_to.window(board_tab)
@@ -193,6 +204,87 @@ def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_
     console.screenshot("4-auditor")
     errors = console.browser_errors()
     assert errors == [], "\n".join(errors)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_pages_nik_and_kk_checks_agree_with_the_shared_kernel(stack, browser):
+    """The desk screen's live checks (js/identity.js) mirror shared/identity.py."""
+    from shared.errors import SedulurError
+    from shared.identity import KK, NIK
+
+    cases = ["3325014507900001", "3325010507900001", "33.2501.450790.0001", "3325014507900000",
+             "9925014507900001", "3300014507900001", "3325013202900001", "3325017202900001",
+             "3325016902240001", "332501450790001", "33250145079O0001", "3325013112990001",
+             "3325010000000001", ""]
+    console = Console(browser, f"{stack.settings.http_url('intake')}/console/")
+    browser.get(console.url)
+    got = browser.execute_async_script(
+        "const [cases, done] = arguments;"
+        "import('./js/identity.js').then((m) => done(cases.map((c) =>"
+        "  [m.checkNik(c).ok, m.checkKk(c).ok])));", cases)
+
+    def ok(parse, raw):
+        try:
+            parse(raw)
+            return True
+        except SedulurError:
+            return False
+
+    assert got == [[ok(NIK.parse, c), ok(KK.parse, c)] for c in cases]
+
+
+def test_console_files_config_and_no_way_out_of_the_static_folder(stack):
+    intake = stack.settings.http_url("intake")
+    page = requests.get(f"{intake}/console/", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert requests.get(f"{intake}/console", timeout=10).url.endswith("/console/")
+    module = requests.get(f"{intake}/console/js/api.js", timeout=10)
+    assert module.headers["Content-Type"].startswith("text/javascript")
+    config = requests.get(f"{intake}/console/config.json", timeout=10).json()
+    assert config["services"]["routing"]["port"] == stack.settings.http_port("routing")
+    for path in ("../__init__.py", "..%2f__init__.py", "js/../../__init__.py",
+                 "%2e%2e/__init__.py", "nothing.js"):
+        # 404 from the console, or 405 when the client already collapsed the dots
+        assert requests.get(f"{intake}/console/{path}", timeout=10).status_code in (404, 405)
+    from services.console import asset
+
+    assert asset("../__init__.py") is None and asset("js/../../__init__.py") is None
+    assert asset("js/../index.html") is not None
+
+
+def test_cors_answers_the_console_origin_only(stack):
+    settings = stack.settings
+    console_origin = settings.http_url("intake")
+    routing = f"{settings.http_url('routing')}/agencies/DINKES/queue"
+    ask = {"Access-Control-Request-Method": "GET",
+           "Access-Control-Request-Headers": "authorization,x-sedulur-user"}
+    allowed = requests.options(routing, headers={"Origin": console_origin, **ask}, timeout=10)
+    assert allowed.headers["Access-Control-Allow-Origin"] == console_origin
+    assert "Authorization" in allowed.headers["Access-Control-Allow-Headers"]
+    other = requests.options(routing, headers={"Origin": "http://evil.example", **ask},
+                             timeout=10)
+    assert "Access-Control-Allow-Origin" not in other.headers
+    got = requests.get(routing, headers={"Origin": console_origin, **AGENCY}, timeout=10)
+    assert got.status_code == 200
+    assert got.headers["Access-Control-Allow-Origin"] == console_origin
+
+
+def test_desk_list_is_for_its_own_operator_its_supervisor_and_auditors(stack):
+    intake = stack.settings.http_url("intake")
+
+    def status(headers, desk="332501", **params):
+        return requests.get(f"{intake}/desks/{desk}/complaints", headers=headers,
+                            params=params, timeout=10).status_code
+
+    assert status(OPERATOR) == 200
+    assert status(AUDITOR) == 200
+    assert status(SUPERVISOR) == 200
+    assert status(actor_headers("op-lain", "operator", desk="332502")) == 403
+    assert status(actor_headers("spv-lain", "supervisor", area="332502")) == 403
+    assert status(AGENCY) == 403
+    assert status(OPERATOR, day="kemarin") == 400
+    assert status(OPERATOR, day="2020-01-01") == 200
 
 
 def _complaint_id(dsn: str, number: str) -> uuid.UUID:

@@ -59,6 +59,7 @@ def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Co
         for name in stack.processes:
             where = "" if name == "relay" else f" on {settings.http_url(name)}"
             console.print(f"  [green]up[/] {name}{where}")
+        _console_links(settings, console)
         if complaints <= 0:
             console.print("running; Ctrl-C stops everything")
             try:
@@ -69,6 +70,15 @@ def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Co
             return
         simulate_day(settings, dtks_file, complaints, console)
         console.print("stopping services (SIGTERM drains in-flight work)")
+
+
+def _console_links(settings: Settings, console: Console) -> None:
+    from services.console import login_links
+    from services.dtks_sync.generator import kecamatan_codes
+
+    console.print("web console (open a link per role):")
+    for label, url in login_links(settings, kecamatan_codes(settings.default_kabupaten)[0]):
+        console.print(f"  {label}: {url}", soft_wrap=True)
 
 
 def _people(dtks_file: Path, n: int, rng: random.Random) -> list[dict[str, str]]:

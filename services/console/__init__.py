@@ -40,3 +40,21 @@ def config(settings: Settings) -> dict[str, Any]:
         services[service] = {"url": url.rstrip("/") if url else None,
                              "port": settings.http_port(service)}
     return {"services": services, "kabupaten": settings.default_kabupaten}
+
+
+def login_links(settings: Settings, desk: str) -> list[tuple[str, str]]:
+    """Login links for the demo, one per screen. Until signed tokens land (issue 9) they
+    carry a development identity (#dev=); with tokens they become `#token=<jwt>` links
+    from `sedulur users token`, and the page accepts both."""
+    import json
+    from urllib.parse import quote
+
+    base = f"{settings.http_url('intake')}/console/"
+    people = [
+        ("operator desk", {"user": f"op-{desk}", "role": "operator", "desk": desk}),
+        ("supervisor", {"user": f"spv-{desk}", "role": "supervisor", "area": desk}),
+        ("agency DINKES", {"user": "petugas-dinkes", "role": "agency", "agency": "DINKES"}),
+        ("auditor", {"user": "auditor", "role": "auditor"}),
+    ]
+    return [(label, base + "#dev=" + quote(json.dumps(who, separators=(",", ":")), safe=""))
+            for label, who in people]

@@ -103,8 +103,10 @@ export function deskScreen(root, who) {
     message(kkHint, text, kind);
   }
 
-  nik.addEventListener("input", checkNikLive);
-  kk.addEventListener("input", checkKkLive);
+  for (const type of ["input", "change"]) {
+    nik.addEventListener(type, checkNikLive);
+    kk.addEventListener(type, checkKkLive);
+  }
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -210,7 +212,7 @@ export function deskScreen(root, who) {
     .then((data) => category.append(...categoryOptions(data.categories)))
     .catch((err) => message(formError, `Kategori tidak dapat dimuat: ${errorText(err)}`, "error"));
   root.append(h("h1", {}, `Meja Operator — Puskesos ${desk}`),
-              h("div", { class: "columns" }, h("div", {}, form, receipt), list));
+              h("div", { class: "columns" }, h("div", {}, receipt, form), list));
   openSession();
   refreshList();
   timers.push(setInterval(refreshList, 20000));

@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
 import requests
 
 from tests.helpers import actor_headers, stored_event_types, wait_until

@@ -11,8 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import UTC, datetime
 import os
 from typing import Any
 
@@ -24,13 +23,11 @@ from werkzeug.wrappers import Request, Response
 
 from shared import categories
 from shared.audit.http import point_in_time, require_auditor
-from shared.config import Settings
 from shared.envelope import CloudEvent
 from shared.errors import (
     ComplaintNotFound,
     DependencyUnavailable,
     Forbidden,
-    InvalidInput,
     NotFound,
     OperatorSessionNotFound,
     SedulurError,
@@ -41,8 +38,8 @@ from shared.nameko_ext import event_handler
 from shared.shell import Observable, request_actor, request_area
 from shared.web import correlation_id, handle_errors, json_response, parse_model, read_json
 
-from .application import WIB
 from .channels import gateway_reply, parse_gateway_text
+from .console import ConsoleEndpoints
 from .dependencies import IntakeDependency
 from .monitoring import activity_view, changes
 from .schemas import (
@@ -79,7 +76,7 @@ def _sse(event: str, data: Any) -> str:
 ANCHOR_INTERVAL = int(os.environ.get("SEDULUR_AUDIT_ANCHOR_INTERVAL", "600"))
 
 
-class IntakeService(Observable):
+class IntakeService(ConsoleEndpoints, Observable):
     name = "intake"
     ctx = IntakeDependency()
 
@@ -282,54 +279,6 @@ class IntakeService(Observable):
         if not code.startswith(own_code):
             raise Forbidden(f"area {code} lies outside your area {own_code}", field="area")
         return code
-
-    @http("GET", "/desks/<string:desk>/complaints")
-    @handle_errors
-    def desk_complaints(self, request: Request, desk: str) -> Response:
-        """A desk's complaints of one day (Asia/Jakarta; ?day=YYYY-MM-DD, default today):
-        an operator reads its own desk, a supervisor the desks of its area."""
-        code = WilayahCode.parse(desk, field="desk").value
-        actor = request_actor(request)
-        if actor["role"] == "operator":
-            if actor.get("desk") != code:
-                raise Forbidden("an operator reads only its own desk", field="desk")
-        elif actor["role"] == "supervisor":
-            own = request_area(request) or ""
-            if not own or not code.startswith(own):
-                raise Forbidden(f"desk {code} lies outside your area", field="desk")
-        elif actor["role"] not in ("auditor", "admin"):
-            raise Forbidden("desk lists are for operators, supervisors and auditors",
-                            field="X-Sedulur-Role")
-        raw_day = request.args.get("day")
-        try:
-            day = date.fromisoformat(raw_day) if raw_day else datetime.now(WIB).date()
-        except ValueError:
-            raise InvalidInput("day must be YYYY-MM-DD", field="day") from None
-        since = datetime.combine(day, dtime(), WIB)
-        rows = self.ctx.reader.desk_complaints(code, since, since + timedelta(days=1))
-        return json_response({"desk": code, "day": day.isoformat(), "complaints": rows})
-
-    # -- the web console (services/console): static files and where the APIs are ---------
-    @http("GET", "/console/")
-    def console_index(self, request: Request) -> Response:
-        return self.console_asset(request, "index.html")
-
-    @http("GET", "/console/config.json")
-    def console_config(self, request: Request) -> Response:
-        from services.console import config
-
-        return json_response(config(Settings()), headers={"Cache-Control": "no-cache"})
-
-    @http("GET", "/console/<path:asset>")
-    def console_asset(self, request: Request, asset: str) -> Response:
-        from services.console import asset as read_asset
-
-        found = read_asset(asset)
-        if found is None:
-            return json_response({"error": {"code": "not_found",
-                                            "message": f"no console file {asset}"}}, 404)
-        content, media_type = found
-        return Response(content, mimetype=media_type, headers={"Cache-Control": "no-cache"})
 
     @http("GET", "/openapi.json")
     def openapi(self, request: Request) -> Response:

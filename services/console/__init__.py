@@ -39,7 +39,11 @@ def config(settings: Settings) -> dict[str, Any]:
         url = os.environ.get(f"SEDULUR_CONSOLE_{service.upper()}_URL") or None
         services[service] = {"url": url.rstrip("/") if url else None,
                              "port": settings.http_port(service)}
-    return {"services": services, "kabupaten": settings.default_kabupaten}
+    # The development identity form works while the services read X-Sedulur-* headers; with
+    # signed tokens (issue 9, SEDULUR_AUTH_MODE=jwt) the page offers the token login only.
+    dev_identity = os.environ.get("SEDULUR_AUTH_MODE", "trusted-headers") != "jwt"
+    return {"services": services, "kabupaten": settings.default_kabupaten,
+            "dev_identity": dev_identity}
 
 
 def login_links(settings: Settings, desk: str) -> list[tuple[str, str]]:

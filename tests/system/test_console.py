@@ -119,6 +119,10 @@ def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_
     console = Console(browser, f"{settings.http_url('intake')}/console/")
     person = eligible(dtks_people, "PBI_JK", 5)
 
+    browser.get(console.url)
+    console.wait(lambda: console.all("#login-token-form"), message="login screen")
+    console.screenshot("0-login")
+
     # -- supervisor: the live board is open in one tab --------------------------------------
     console.login(SUPERVISOR)
     console.wait(lambda: console.text("#live-state") == "langsung", message="live board open")

@@ -15,6 +15,10 @@ export async function loadConfig() {
   return config;
 }
 
+export function devIdentityAllowed() {
+  return Boolean(config && config.dev_identity);
+}
+
 export function serviceUrl(service) {
   const entry = config.services[service];
   if (!entry) throw new Error(`unknown service ${service}`);

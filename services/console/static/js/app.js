@@ -1,7 +1,7 @@
 // The console shell: log in (token or development identity), pick the screens the role may
 // see, and mount one screen at a time (each returns a function that stops its timers).
 
-import { identity, loadConfig, loginWithDevIdentity, loginWithToken, logout,
+import { devIdentityAllowed, identity, loadConfig, loginWithDevIdentity, loginWithToken, logout,
          onUnauthenticated } from "./api.js";
 import { agencyScreen } from "./agency.js";
 import { auditorScreen } from "./auditor.js";
@@ -44,8 +44,10 @@ function consumeLoginFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
   try {
     if (params.has("token")) loginWithToken(params.get("token"));
-    else if (params.has("dev")) loginWithDevIdentity(JSON.parse(params.get("dev")));
-    else return;
+    else if (params.has("dev")) {
+      if (!devIdentityAllowed()) throw new Error("identitas uji coba tidak berlaku; pakai token");
+      loginWithDevIdentity(JSON.parse(params.get("dev")));
+    } else return;
   } catch (err) {
     notice(`Gagal masuk: ${err.message}`);
   }
@@ -104,7 +106,8 @@ function loginScreen() {
       route();
     } catch (err) { notice(`Gagal masuk: ${err.message}`); }
   });
-  return h("section", { class: "login" }, h("h1", {}, "Masuk ke konsol"), tokenForm, devForm);
+  return h("section", { class: "login" }, h("h1", {}, "Masuk ke konsol"), tokenForm,
+           devIdentityAllowed() ? devForm : null);
 }
 
 function route() {

@@ -97,11 +97,17 @@ class Console:
         found = self.all(css)
         return found[0].text if found else ""
 
-    def screenshot(self, name: str, top: bool = True) -> Path:
+    def screenshot(self, name: str, top: bool = True, full: bool = False) -> Path:
         if top:
             self.driver.execute_script("window.scrollTo(0, 0)")
         path = ARTIFACTS / f"{name}.png"
+        size = self.driver.get_window_size()
+        if full:  # the whole page: make the window as tall as the document
+            height = self.driver.execute_script("return document.documentElement.scrollHeight")
+            self.driver.set_window_size(size["width"], min(int(height) + 140, 6000))
         self.driver.save_screenshot(str(path))
+        if full:
+            self.driver.set_window_size(size["width"], size["height"])
         print(f"screenshot: {path}")
         return path
 
@@ -207,7 +213,7 @@ def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_
     console.all("#timeline li")[0].find_element("css selector", "button").click()
     console.wait(lambda: "versi 1" in console.text("#point-state"), message="state at v1")
     assert "registered" in console.text("#point-state")
-    console.screenshot("4-auditor")
+    console.screenshot("4-auditor", full=True)
     errors = console.browser_errors()
     assert errors == [], "\n".join(errors)
 

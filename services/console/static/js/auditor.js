@@ -14,7 +14,7 @@ const EVENTS = {
 };
 
 // The fields that say why, first; the rest of an event's content follows.
-const REASON_FIELDS = ["reason", "reason_code", "rule", "outcome", "note", "agency", "agencies",
+const REASON_FIELDS = ["reason", "reasons", "reason_code", "rule", "outcome", "note", "agency", "agencies",
                        "routing_rule", "dtks_snapshot", "stage", "category", "desk", "channel"];
 
 function value(v) {

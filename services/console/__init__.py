@@ -33,12 +33,14 @@ def asset(path: str) -> tuple[bytes, str] | None:
 
 def config(settings: Settings) -> dict[str, Any]:
     """Where the browser finds each API. SEDULUR_CONSOLE_<SERVICE>_URL names a full base URL
-    (behind a proxy, another host); otherwise the page uses its own host with the port."""
+    (behind a proxy, another host); otherwise the page uses its own host with the port,
+    and for intake, which serves the page, its own origin."""
     services = {}
     for service in SERVICES:
         url = os.environ.get(f"SEDULUR_CONSOLE_{service.upper()}_URL") or None
-        services[service] = {"url": url.rstrip("/") if url else None,
-                             "port": settings.http_port(service)}
+        # intake serves the page: the page's own origin, whatever host and port it came by
+        port = None if service == "intake" else settings.http_port(service)
+        services[service] = {"url": url.rstrip("/") if url else None, "port": port}
     # The development identity form works while the services read X-Sedulur-* headers; with
     # signed tokens (issue 9, SEDULUR_AUTH_MODE=jwt) the page offers the token login only.
     dev_identity = os.environ.get("SEDULUR_AUTH_MODE", "trusted-headers") != "jwt"

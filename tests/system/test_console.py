@@ -220,6 +220,44 @@ def test_complaint_from_desk_to_supervisor_board_agency_and_auditor(stack, dtks_
 
 @pytest.mark.browser
 @pytest.mark.slow
+def test_the_live_board_highlights_idle_operators_and_deadlines_at_risk(stack, dtks_people,
+                                                                        browser):
+    """An intake of its own with a one-second idle limit and a wide at-risk window, so an
+    operator who registered a complaint turns idle and has deadlines at risk at once."""
+    from services.intake.service import IntakeService
+    from tests.helpers import running_service, valid_complaint
+
+    operator = actor_headers("op-konsol-2", "operator", desk="332502")
+    supervisor = actor_headers("spv-konsol-2", "supervisor", area="332502")
+    person = eligible(dtks_people, "PBI_JK", 6)
+    with running_service(IntakeService, stack.settings,
+                         SEDULUR_INTAKE_IDLE_AFTER_SECONDS=1,
+                         SEDULUR_INTAKE_AT_RISK_MINUTES=100_000) as intake:
+        assert requests.post(f"{intake}/operators/session", json={"desk": "332502"},
+                             headers=operator, timeout=10).status_code == 201
+        body = valid_complaint(nik=person["NIK"], desk="332502",
+                               citizen={"nik": person["NIK"], "name": person["NAMA"]})
+        assert requests.post(f"{intake}/complaints", json=body, headers=operator,
+                             timeout=30).status_code == 201
+        console = Console(browser, f"{intake}/console/")
+        console.login(supervisor)
+        row = '#operator-rows tr[data-operator="op-konsol-2"]'
+        console.wait(lambda: "row-warn" in (console.all(row)[0].get_attribute("class")
+                                            if console.all(row) else ""),
+                     timeout=30, message="idle operator highlighted")
+        # The sla service records the complaint's deadlines from the relayed event.
+        console.wait(lambda: "row-danger" in console.find(row).get_attribute("class"),
+                     timeout=60, message="deadline at risk highlighted")
+        assert "menganggur" in console.text(row) and "tenggat berisiko" in console.text(row)
+        assert "menganggur" in console.text("#live-summary")
+        path = ARTIFACTS / "2-supervisor-flags.png"
+        console.find("#screen-supervisor .card").screenshot(str(path))
+        print(f"screenshot: {path}")
+        console.login(AUDITOR)  # leaves the board: its stream ends before intake stops
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_pages_nik_and_kk_checks_agree_with_the_shared_kernel(stack, browser):
     """The desk screen's live checks (js/identity.js) mirror shared/identity.py."""
     from shared.errors import SedulurError
@@ -255,6 +293,7 @@ def test_console_files_config_and_no_way_out_of_the_static_folder(stack):
     assert module.headers["Content-Type"].startswith("text/javascript")
     config = requests.get(f"{intake}/console/config.json", timeout=10).json()
     assert config["services"]["routing"]["port"] == stack.settings.http_port("routing")
+    assert config["services"]["intake"] == {"url": None, "port": None}  # the page's origin
     for path in ("../__init__.py", "..%2f__init__.py", "js/../../__init__.py",
                  "%2e%2e/__init__.py", "nothing.js"):
         # 404 from the console, or 405 when the client already collapsed the dots

@@ -23,7 +23,9 @@ export function serviceUrl(service) {
   const entry = config.services[service];
   if (!entry) throw new Error(`unknown service ${service}`);
   // Behind a proxy the config names the URL; else the same host on the service's port.
-  return entry.url || `${location.protocol}//${location.hostname}:${entry.port}`;
+  if (entry.url) return entry.url;
+  if (!entry.port) return location.origin; // the service that served this page
+  return `${location.protocol}//${location.hostname}:${entry.port}`;
 }
 
 // -- credentials and identity ---------------------------------------------------------------

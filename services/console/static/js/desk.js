@@ -82,6 +82,11 @@ export function deskScreen(root, who) {
         lastDtks = { nik: value, person: null };
         message(dtksHint, "Tidak ditemukan di DTKS: Dinsos akan memeriksa manual " +
                           "(dapat diusulkan masuk DTKS).", "warn");
+      } else if (err.status === 403) {
+        // The access policy keeps DTKS records for verifiers: no hint, no error either.
+        lastDtks = { nik: value, person: null };
+        message(dtksHint, "Data DTKS diperiksa verifikator Dinsos setelah aduan didaftarkan.",
+                "muted");
       } else {
         message(dtksHint, `Data DTKS tidak dapat diperiksa: ${errorText(err)}`, "muted");
       }

@@ -100,7 +100,11 @@ export function supervisorScreen(root, who) {
 
   // -- SLA board ------------------------------------------------------------------------------
   const slaRows = h("tbody", { id: "sla-rows" });
-  const slaState = h("p", { class: "muted" });
+  const slaState = h("p", { class: "muted", id: "sla-state" });
+  const slaTable = h("div", { class: "table-wrap" }, h("table", { id: "sla-board" },
+    h("thead", {}, h("tr", {}, ["Kecamatan", "Terbuka", "Sesuai jadwal", "Berisiko",
+                                "Lewat tenggat", "Dilanggar", "Kepatuhan"].map((t) => h("th", {}, t)))),
+    slaRows));
   async function refreshSla() {
     try {
       const board = await api("sla", "/board?by=kecamatan");
@@ -118,18 +122,19 @@ export function supervisorScreen(root, who) {
         h("td", { class: "num" }, r.breached ? badge(String(r.breached), "danger") : "0"),
         h("td", { class: "num" }, r.compliance_pct === null ? "—" : `${r.compliance_pct}%`)))
         : [h("tr", {}, h("td", { colspan: 7, class: "muted" }, "Belum ada tenggat di wilayah ini."))]));
+      slaTable.hidden = false;
     } catch (err) {
-      slaState.textContent = `Papan SLA tidak dapat dimuat: ${errorText(err)}`;
+      // A role the access policy keeps from the board sees no board, not an error.
+      slaState.textContent = err.status === 403 ? "Papan SLA tidak tersedia untuk peran ini."
+        : `Papan SLA tidak dapat dimuat: ${errorText(err)}`;
+      slaTable.hidden = err.status === 403;
     }
   }
   const sla = h("div", { class: "card" },
     h("h2", {}, "Papan SLA ",
       h("button", { type: "button", class: "secondary small", onclick: refreshSla }, "Muat ulang")),
     slaState,
-    h("div", { class: "table-wrap" }, h("table", { id: "sla-board" },
-      h("thead", {}, h("tr", {}, ["Kecamatan", "Terbuka", "Sesuai jadwal", "Berisiko",
-                                  "Lewat tenggat", "Dilanggar", "Kepatuhan"].map((t) => h("th", {}, t)))),
-      slaRows)));
+    slaTable);
 
   root.append(h("h1", {}, `Pemantauan Supervisor — wilayah ${area || "semua"}`), live, sla);
   refreshSla();

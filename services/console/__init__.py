@@ -42,25 +42,46 @@ def config(settings: Settings) -> dict[str, Any]:
         port = None if service == "intake" else settings.http_port(service)
         services[service] = {"url": url.rstrip("/") if url else None, "port": port}
     # The development identity form works while the services read X-Sedulur-* headers; with
-    # signed tokens (issue 9, SEDULUR_AUTH_MODE=jwt) the page offers the token login only.
-    dev_identity = os.environ.get("SEDULUR_AUTH_MODE", "trusted-headers") != "jwt"
+    # signed tokens (issue 9: every process has SEDULUR_JWT_KEYS) only the token login does.
+    dev_identity = not signed_tokens()
     return {"services": services, "kabupaten": settings.default_kabupaten,
             "dev_identity": dev_identity}
 
 
+# Demo login links stay valid for a working day.
+DEMO_TOKEN_TTL = 8 * 3600
+
+
+def signed_tokens() -> bool:
+    return bool(os.environ.get("SEDULUR_JWT_KEYS"))
+
+
 def login_links(settings: Settings, desk: str) -> list[tuple[str, str]]:
-    """Login links for the demo, one per screen. Until signed tokens land (issue 9) they
-    carry a development identity (#dev=); with tokens they become `#token=<jwt>` links
-    from `sedulur users token`, and the page accepts both."""
+    """Login links for the demo, one per screen: `#token=<jwt>` signed with the process's
+    key ring when the services verify signed tokens, else a development identity (#dev=)
+    for services that still read X-Sedulur-* headers. The page accepts both."""
     import json
     from urllib.parse import quote
 
     base = f"{settings.http_url('intake')}/console/"
+    kabupaten = settings.default_kabupaten
     people = [
-        ("operator desk", {"user": f"op-{desk}", "role": "operator", "desk": desk}),
-        ("supervisor", {"user": f"spv-{desk}", "role": "supervisor", "area": desk}),
-        ("agency DINKES", {"user": "petugas-dinkes", "role": "agency", "agency": "DINKES"}),
-        ("auditor", {"user": "auditor", "role": "auditor"}),
+        ("operator desk", f"op-{desk}", "operator", {"desk": desk}),
+        ("supervisor", f"spv-{desk[:6]}", "supervisor", {"kecamatan": desk[:6]}),
+        ("agency DINKES", "petugas-dinkes", "agency", {"agency": "DINKES",
+                                                       "kabupaten": kabupaten}),
+        ("auditor", "auditor", "auditor", {}),
     ]
-    return [(label, base + "#dev=" + quote(json.dumps(who, separators=(",", ":")), safe=""))
-            for label, who in people]
+    links = []
+    for label, user, role, claims in people:
+        if signed_tokens():
+            from shared.auth import issue_claims  # type: ignore[import-not-found,unused-ignore]
+
+            fragment = "#token=" + issue_claims(user, role, claims, ttl=DEMO_TOKEN_TTL)
+        else:
+            who = {"user": user, "role": role, "desk": claims.get("desk"),
+                   "area": claims.get("kecamatan"), "agency": claims.get("agency")}
+            fragment = "#dev=" + quote(json.dumps({k: v for k, v in who.items() if v},
+                                                  separators=(",", ":")), safe="")
+        links.append((label, base + fragment))
+    return links

@@ -274,6 +274,23 @@ def test_the_live_board_highlights_idle_operators_and_deadlines_at_risk(stack, d
 
 @pytest.mark.browser
 @pytest.mark.slow
+def test_the_demos_login_links_open_each_roles_screen(stack, browser):
+    from services.console import login_links
+
+    console = Console(browser, f"{stack.settings.http_url('intake')}/console/")
+    screens = {"operator desk": "desk", "supervisor": "supervisor",
+               "agency DINKES": "agency", "auditor": "auditor"}
+    for label, url in login_links(stack.settings, "332501"):
+        browser.get(url)
+        console.wait(lambda name=screens[label]: console.all(f"#screen-{name}"),
+                     message=f"{label} screen")
+        assert "#token=" not in browser.current_url and "#dev=" not in browser.current_url
+        assert len(console.all("#nav a")) == 1  # a role sees its own screen only
+    assert console.browser_errors() == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_pages_nik_and_kk_checks_agree_with_the_shared_kernel(stack, browser):
     """The desk screen's live checks (js/identity.js) mirror shared/identity.py."""
     from shared.errors import SedulurError

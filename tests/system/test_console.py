@@ -270,6 +270,9 @@ def test_the_live_board_highlights_idle_operators_and_deadlines_at_risk(stack, d
         console.find("#screen-supervisor .card").screenshot(str(path))
         print(f"screenshot: {path}")
         console.login(AUDITOR)  # leaves the board: its stream ends before intake stops
+        # This intake's origin is not the console origin the sla service allows: its board
+        # was refused (CORS), as it should be; drop those log lines.
+        browser.get_log("browser")
 
 
 @pytest.mark.browser

@@ -72,15 +72,6 @@ def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Co
         console.print("stopping services (SIGTERM drains in-flight work)")
 
 
-def _console_links(settings: Settings, console: Console) -> None:
-    from services.console import login_links
-    from services.dtks_sync.generator import kecamatan_codes
-
-    console.print("web console (open a link per role):")
-    for label, url in login_links(settings, kecamatan_codes(settings.default_kabupaten)[0]):
-        console.print(f"  {label}: {url}", soft_wrap=True)
-
-
 def _people(dtks_file: Path, n: int, rng: random.Random) -> list[dict[str, str]]:
     with dtks_file.open() as fh:
         rows = list(csv.DictReader(fh))
@@ -223,3 +214,12 @@ def _projections(settings: Settings, console: Console, ids: list[UUID]) -> None:
         f"{op}={n}" for op, n, _ in activity))
     console.print("SLA deadlines (open/total): " + ", ".join(
         f"{stage} {open_}/{total}" for stage, open_, total in deadlines))
+
+
+def _console_links(settings: Settings, console: Console) -> None:
+    from services.console import login_links
+    from services.dtks_sync.generator import kecamatan_codes
+
+    console.print("web console (open a link per role):")
+    for label, url in login_links(settings, kecamatan_codes(settings.default_kabupaten)[0]):
+        console.print(f"  {label}: {url}", soft_wrap=True)

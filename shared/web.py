@@ -79,34 +79,6 @@ def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
-# CORS: the web console is served by intake and calls the other services on their own ports.
-# Only origins from config (Settings.allowed_origins) are answered; no cookies are involved
-# (credentials travel in headers), so no Allow-Credentials.
-CORS_ALLOW_HEADERS = ("Authorization, Content-Type, Idempotency-Key, X-Correlation-Id, "
-                      "X-Sedulur-User, X-Sedulur-Role, X-Sedulur-Desk, X-Sedulur-Area, "
-                      "X-Sedulur-Agency")
-
-
-def cors_headers(request: Request) -> dict[str, str]:
-    from shared.config import Settings
-
-    origin = request.headers.get("Origin")
-    if not origin or origin.rstrip("/") not in Settings().allowed_origins():
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
-            "Access-Control-Expose-Headers": "X-Correlation-Id, Location"}
-
-
-def preflight_response(request: Request) -> Response:
-    """The answer to a browser's CORS preflight; without the allow headers it refuses."""
-    headers = cors_headers(request)
-    if headers:
-        headers.update({"Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
-                        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
-                        "Access-Control-Max-Age": "600"})
-    return Response(status=204, headers=headers)
-
-
 def read_json(request: Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > max_bytes:
         raise errors.InvalidInput(f"request body larger than {max_bytes} bytes", field="body")
@@ -145,3 +117,31 @@ def correlation_id(request: Request) -> str:
         cid = request.headers.get("X-Correlation-Id") or str(uuid.uuid4())
         request.environ["sedulur.correlation_id"] = cid
     return cid
+
+
+# CORS: the web console is served by intake and calls the other services on their own ports.
+# Only origins from config (Settings.allowed_origins) are answered; no cookies are involved
+# (credentials travel in headers), so no Allow-Credentials.
+CORS_ALLOW_HEADERS = ("Authorization, Content-Type, Idempotency-Key, X-Correlation-Id, "
+                      "X-Sedulur-User, X-Sedulur-Role, X-Sedulur-Desk, X-Sedulur-Area, "
+                      "X-Sedulur-Agency")
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    from shared.config import Settings
+
+    origin = request.headers.get("Origin")
+    if not origin or origin.rstrip("/") not in Settings().allowed_origins():
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Expose-Headers": "X-Correlation-Id, Location"}
+
+
+def preflight_response(request: Request) -> Response:
+    """The answer to a browser's CORS preflight; without the allow headers it refuses."""
+    headers = cors_headers(request)
+    if headers:
+        headers.update({"Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
+                        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                        "Access-Control-Max-Age": "600"})
+    return Response(status=204, headers=headers)

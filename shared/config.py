@@ -60,6 +60,9 @@ class Settings:
     default_kabupaten: str = field(default_factory=lambda: _env("SEDULUR_KABUPATEN", "3325"))
     max_workers: int = field(default_factory=lambda: _int("SEDULUR_MAX_WORKERS", 10))
     http_host: str = field(default_factory=lambda: _env("SEDULUR_HTTP_HOST", "127.0.0.1"))
+    # Browser origins allowed to call the HTTP APIs (the web console, served by intake, calls
+    # the other services across ports). Comma-separated; empty = intake's own address.
+    console_origins: str = field(default_factory=lambda: _env("SEDULUR_CONSOLE_ORIGINS", ""))
     # /health turns "degraded" (still HTTP 200) beyond these; see shared/health.py.
     health_relay_lag_events: int = field(
         default_factory=lambda: _int("SEDULUR_HEALTH_RELAY_LAG_EVENTS", 10_000))
@@ -71,6 +74,13 @@ class Settings:
 
     def http_url(self, service: str) -> str:
         return f"http://{self.http_host}:{self.http_port(service)}"
+
+    def allowed_origins(self) -> frozenset[str]:
+        listed = [o.strip().rstrip("/") for o in self.console_origins.split(",") if o.strip()]
+        if listed:
+            return frozenset(listed)
+        port = self.http_port("intake")
+        return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}"})
 
     @property
     def pg(self) -> PgParams:

@@ -94,6 +94,7 @@ def run_stack(settings: Settings, *, log_dir: Path, complaints: int, console: Co
         for name in stack.processes:
             where = "" if name == "relay" else f" on {settings.http_url(name)}"
             console.print(f"  [green]up[/] {name}{where}")
+        _console_links(settings, console)
         if complaints <= 0:
             console.print("running; Ctrl-C stops everything")
             try:
@@ -289,3 +290,12 @@ def _projections(settings: Settings, console: Console, ids: list[UUID]) -> None:
         f"{op}={n}" for op, n, _ in activity))
     console.print("SLA deadlines (open/total): " + ", ".join(
         f"{stage} {open_}/{total}" for stage, open_, total in deadlines))
+
+
+def _console_links(settings: Settings, console: Console) -> None:
+    from services.console import login_links
+    from services.dtks_sync.generator import kecamatan_codes
+
+    console.print("web console (open a link per role):")
+    for label, url in login_links(settings, kecamatan_codes(settings.default_kabupaten)[0]):
+        console.print(f"  {label}: {url}", soft_wrap=True)

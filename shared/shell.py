@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from shared.config import Settings
 from shared.nameko_ext import Telemetry
-from shared.web import json_response
+from shared.web import json_response, preflight_response
 
 log = logging.getLogger("sedulur.shell")
 
@@ -112,6 +112,11 @@ class Observable:
     @http("GET", "/metrics")
     def metrics(self, request: Request) -> Response:
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @http("OPTIONS", "/<path:anything>")
+    def preflight(self, request: Request, anything: str) -> Response:
+        """CORS preflight for the web console (shared.web.cors_headers)."""
+        return preflight_response(request)
 
 
 def nameko_config(service: str, settings: Settings) -> dict[str, Any]:

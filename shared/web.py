@@ -78,6 +78,8 @@ def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
                 {"error": {"code": "internal_error", "message": "internal error"}}, 500
             )
         response.headers.setdefault("X-Correlation-Id", cid)
+        for name, value in cors_headers(request).items():
+            response.headers.setdefault(name, value)
         return response
 
     return wrapper
@@ -134,3 +136,31 @@ def correlation_id(request: Request) -> str:
         cid = request.headers.get("X-Correlation-Id") or str(uuid.uuid4())
         request.environ["sedulur.correlation_id"] = cid
     return cid
+
+
+# CORS: the web console is served by intake and calls the other services on their own ports.
+# Only origins from config (Settings.allowed_origins) are answered; no cookies are involved
+# (credentials travel in headers), so no Allow-Credentials.
+CORS_ALLOW_HEADERS = ("Authorization, Content-Type, Idempotency-Key, X-Correlation-Id, "
+                      "X-Sedulur-User, X-Sedulur-Role, X-Sedulur-Desk, X-Sedulur-Area, "
+                      "X-Sedulur-Agency")
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    from shared.config import Settings
+
+    origin = request.headers.get("Origin")
+    if not origin or origin.rstrip("/") not in Settings().allowed_origins():
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Expose-Headers": "X-Correlation-Id, Location"}
+
+
+def preflight_response(request: Request) -> Response:
+    """The answer to a browser's CORS preflight; without the allow headers it refuses."""
+    headers = cors_headers(request)
+    if headers:
+        headers.update({"Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
+                        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                        "Access-Control-Max-Age": "600"})
+    return Response(status=204, headers=headers)

@@ -204,6 +204,17 @@ class PgActivityReader:
         row["due_at"] = due["due_at"] if due else None
         return row
 
+    def desk_complaints(self, desk: str, since: datetime, until: datetime) -> list[dict]:
+        """A desk's complaints registered in [since, until), newest first (the desk's day)."""
+        return self.db.fetchall(
+            "SELECT complaint_id, registration_number, category, stage, agencies, priority,"
+            " confidential, nik_last4, reason_code, registered_by, registered_at, updated_at"
+            " FROM intake.complaint_status WHERE desk = %s"
+            " AND registered_at >= %s AND registered_at < %s"
+            " ORDER BY registered_at DESC LIMIT 500",
+            (desk, since, until),
+        )
+
     def _sla_readable_now(self) -> bool:
         if self._sla_readable is None:
             row = self.db.fetchone("SELECT to_regclass('sla.deadlines') IS NOT NULL AS ok")

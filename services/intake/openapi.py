@@ -386,6 +386,7 @@ def document() -> dict[str, Any]:
             "responses": {"200": {"description": "text exposition format"}},
         }},
     }
+    paths.update(_console_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Sedulur intake", "version": "1",
@@ -396,6 +397,52 @@ def document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def _console_paths() -> dict[str, Any]:
+    """What the web console (services/console) uses besides the other endpoints. Its files,
+    config and the CORS preflight need no credentials (`security: []`)."""
+    json_object = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    return {
+        "/desks/{desk}/complaints": {"get": {
+            "summary": "A desk's complaints of one day (operator: own desk; supervisor: "
+                       "desks in its area; auditor, admin: any)",
+            "operationId": "desk_complaints",
+            "parameters": [{"name": "desk", "in": "path", "required": True,
+                            "schema": {"type": "string"}, "example": "332501"},
+                           {"name": "day", "in": "query", "required": False,
+                            "description": "YYYY-MM-DD in Asia/Jakarta; default today",
+                            "schema": {"type": "string", "format": "date"}}],
+            "responses": {"200": {"description": "status rows, newest first", **json_object},
+                          **_errors(400, 401, 403)},
+        }},
+        "/console/": {"get": {
+            "summary": "The web console (operator desk, supervisor, agency, auditor screens)",
+            "operationId": "console_index", "security": [],
+            "responses": {"200": {"description": "HTML page"}},
+        }},
+        "/console/config.json": {"get": {
+            "summary": "Where the console finds each service's API (URL or port)",
+            "operationId": "console_config", "security": [],
+            "responses": {"200": {"description": "per service {url, port}", **json_object}},
+        }},
+        "/console/{asset}": {"get": {
+            "summary": "A static file of the console (JS modules, CSS)",
+            "operationId": "console_asset", "security": [],
+            "parameters": [{"name": "asset", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file"},
+                          "404": {"description": "no such file"}},
+        }},
+        "/{anything}": {"options": {
+            "summary": "CORS preflight for the web console's origins "
+                       "(SEDULUR_CONSOLE_ORIGINS; default intake's own address)",
+            "operationId": "preflight", "security": [],
+            "parameters": [{"name": "anything", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"204": {"description": "allowed methods and headers"}},
+        }},
     }
 
 

@@ -53,6 +53,7 @@ from shared.web import (
 from . import open311
 from .application import WIB
 from .channels import gateway_reply, parse_gateway_text
+from .console import ConsoleEndpoints
 from .dependencies import IntakeDependency
 from .monitoring import activity_view, changes
 from .schemas import (
@@ -126,7 +127,7 @@ def _sse(event: str, data: Any) -> str:
 ANCHOR_INTERVAL = int(os.environ.get("SEDULUR_AUDIT_ANCHOR_INTERVAL", "600"))
 
 
-class IntakeService(Observable):
+class IntakeService(ConsoleEndpoints, Observable):
     name = "intake"
     ctx = IntakeDependency()
 

@@ -94,8 +94,11 @@ class QueueReader:
     def page(self, *, agency: str | None, kabupaten: str | None, status: str | None,
              category: str | None, overdue: bool | None, limit: int,
              cursor: str | None) -> dict[str, Any]:
+        # The clock the agency is on: resolution once accepted, acceptance before that.
         due = ("(SELECT d.due_at FROM sla.deadlines d WHERE d.complaint_id = q.complaint_id"
-               " AND d.stage = 'resolution')") if self.has_deadlines() else "NULL::timestamptz"
+               " AND d.stage IN ('resolution', 'acceptance')"
+               " ORDER BY d.stage = 'resolution' DESC LIMIT 1)") if self.has_deadlines() \
+            else "NULL::timestamptz"
         where = ["TRUE"]
         params: list[Any] = []
         for column, value in (("agency", agency), ("kabupaten", kabupaten), ("status", status),

@@ -22,7 +22,7 @@ import requests
 
 from shared.invariants import check_all
 from tests.faults.conftest import COMPLAINTS, SECONDS, FaultSuite, Row
-from tests.faults.harness import Load, Resolver, settle
+from tests.faults.harness import Load, Resolver, operator_headers, settle
 from tests.helpers import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.system]
@@ -48,9 +48,11 @@ def run_fault(suite: FaultSuite, fault: str, inject: Callable[[], None], *,
         if got is None:
             return
         url = f"{suite.settings.http_url('intake')}/complaints/{got.complaint_id}"
+        desk = probe_person["KODE_WILAYAH"][:6]
+        headers = operator_headers(desk, f"op-{tag}-probe")
         while "at" not in recovered:
             try:
-                resp = requests.get(url, timeout=5)
+                resp = requests.get(url, timeout=5, headers=headers)
                 if resp.status_code == 200 and resp.json()["stage"] in ("referred", "rejected"):
                     recovered["at"] = time.monotonic()
                     return

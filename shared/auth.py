@@ -340,6 +340,11 @@ def _own_kecamatan(p: Principal, r: Resource) -> bool:
     return bool(p.kecamatan and r.kecamatan and r.kecamatan == p.kecamatan)
 
 
+def _desk_kabupaten(p: Principal, r: Resource) -> bool:
+    """An operator's desk lies in one kabupaten: the citizens it serves are registered there."""
+    return bool(p.desk and r.kabupaten and r.kabupaten == p.desk[:4])
+
+
 def _own_kabupaten(p: Principal, r: Resource) -> bool:
     return bool(p.kabupaten and r.kabupaten and r.kabupaten == p.kabupaten)
 
@@ -378,8 +383,9 @@ POLICY: dict[str, dict[str, Any]] = {
                            "admin": _own_kabupaten, "auditor": _anything},
     Action.SLA_READ: {"supervisor": _own_kecamatan, "verifier": _own_kabupaten,
                       "admin": _own_kabupaten, "agency": _own_referral, "auditor": _anything},
-    # Aggregates over every kabupaten (not narrowed to an area yet): kabupaten-wide roles.
-    Action.BOARD_READ: {"verifier": _anything, "admin": _anything, "auditor": _anything},
+    # Counts and open deadlines, narrowed to the caller's own area by the board's queries.
+    Action.BOARD_READ: {"supervisor": _own_kecamatan, "verifier": _own_kabupaten,
+                        "admin": _own_kabupaten, "auditor": _anything},
     # pause / resume while waiting on the citizen: the desk that took it, its verifier,
     # the agency it is referred to
     Action.SLA_ACT: {"operator": _own_desk, "verifier": _own_kabupaten,
@@ -388,7 +394,9 @@ POLICY: dict[str, dict[str, Any]] = {
                          "auditor": _anything},
     Action.CONFIG_WRITE: {"admin": _own_kabupaten},
     Action.USERS_MANAGE: {"admin": _own_kabupaten},
-    Action.PERSON_READ: {"verifier": _own_kabupaten, "auditor": _anything},
+    # The desk's DTKS hint while the citizen is at the desk (every read access-logged).
+    Action.PERSON_READ: {"operator": _desk_kabupaten, "verifier": _own_kabupaten,
+                         "auditor": _anything},
     Action.AUDIT_READ: {"auditor": _anything},
     Action.DESK_READ: {"verifier": _own_kabupaten, "auditor": _anything},
     # The same pass the snapshot timer runs, for every kabupaten's held cases: harmless to

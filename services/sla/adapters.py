@@ -128,12 +128,18 @@ class DeadlineStore:
             (complaint_id,),
         )
 
-    def open_deadlines(self, limit: int = 500) -> list[dict[str, Any]]:
+    def open_deadlines(self, limit: int = 500, area: str = "") -> list[dict[str, Any]]:
         return self.db.fetchall(
             f"SELECT *, {_STATE} AS state FROM sla.deadlines WHERE closed_at IS NULL"
-            " ORDER BY due_at LIMIT %s",
-            (limit,),
+            f" AND {_IN_AREA} ORDER BY due_at LIMIT %(limit)s",
+            {"limit": limit, "area": area},
         )
+
+
+# Rows of one area: a wilayah-code prefix ("" = everywhere) matched against the clock's
+# kecamatan (which begins with its kabupaten) or its kabupaten.
+_IN_AREA = ("(%(area)s = '' OR kecamatan LIKE %(area)s || '%%'"
+            " OR (kecamatan IS NULL AND kabupaten = left(%(area)s, 4)))")
 
 
 BOARD_DIMENSIONS = {"stage": "stage", "agency": "agency", "kecamatan": "kecamatan",
@@ -148,7 +154,7 @@ class Board:
         self.db = db
 
     def summary(self, by: str, now: datetime, since: datetime,
-                until: datetime) -> list[dict[str, Any]]:
+                until: datetime, area: str = "") -> list[dict[str, Any]]:
         """Per ``by`` value: running clocks on track / at risk / overdue now, clocks due in
         [since, until), and of the clocks closed in that period how many in time."""
         column = BOARD_DIMENSIONS[by]
@@ -170,16 +176,16 @@ class Board:
             "   AND closed_at < %(until)s AND closed_at <= due_at)"
             "   / NULLIF(count(*) FILTER (WHERE closed_at >= %(since)s"
             "   AND closed_at < %(until)s), 0), 1)::float AS compliance_pct"
-            " FROM sla.deadlines WHERE rule IS NOT NULL"
+            f" FROM sla.deadlines WHERE rule IS NOT NULL AND {_IN_AREA}"
             "   AND (closed_at IS NULL OR closed_at >= %(since)s"
             "        OR (due_at >= %(since)s AND due_at < %(until)s)"
             "        OR (breached_at >= %(since)s AND breached_at < %(until)s))"
             f" GROUP BY 1 ORDER BY 1",
-            {"now": now, "since": since, "until": until},
+            {"now": now, "since": since, "until": until, "area": area},
         )
 
     def compliance(self, by: str, period: str, tz: str, since: datetime,
-                   until: datetime) -> list[dict[str, Any]]:
+                   until: datetime, area: str = "") -> list[dict[str, Any]]:
         """Compliance % of clocks closed per ``period`` (local ``tz`` calendar) and ``by``."""
         column = BOARD_DIMENSIONS[by]
         return self.db.fetchall(
@@ -188,7 +194,7 @@ class Board:
             " count(*) FILTER (WHERE closed_at <= due_at) AS closed_in_time,"
             " round(100.0 * count(*) FILTER (WHERE closed_at <= due_at) / count(*), 1)::float"
             "   AS compliance_pct"
-            " FROM sla.deadlines WHERE rule IS NOT NULL AND closed_at >= %(since)s"
-            " AND closed_at < %(until)s GROUP BY 1, 2 ORDER BY 1, 2",
-            {"period": period, "tz": tz, "since": since, "until": until},
+            f" FROM sla.deadlines WHERE rule IS NOT NULL AND {_IN_AREA}"
+            " AND closed_at >= %(since)s AND closed_at < %(until)s GROUP BY 1, 2 ORDER BY 1, 2",
+            {"period": period, "tz": tz, "since": since, "until": until, "area": area},
         )

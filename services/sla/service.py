@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request, Response
 from services.reporting.schemas import RecapQuery
 from shared.auth import (
     Action,
-    area_resource,
+    area_prefix,
     authorize,
     complaint_resource,
     home_area,
@@ -114,10 +114,14 @@ class SlaService(Observable):
                               "version": version})
 
     @staticmethod
-    def _authorize_board(request: Request) -> None:
-        # Counts and deadlines, no personal data; rows are not narrowed to an area yet, so
-        # the board is for the roles with a kabupaten-wide view (policy: sla_board.read).
-        authorize(request_actor(request), Action.BOARD_READ, area_resource())
+    def _authorize_board(request: Request) -> str:
+        """Counts and deadlines, no personal data, narrowed to the caller's own area (a
+        supervisor's kecamatan, a verifier's or admin's kabupaten, everything for the
+        auditor). Returns that area's wilayah prefix."""
+        actor = request_actor(request)
+        home = home_area(actor)
+        authorize(actor, Action.BOARD_READ, wilayah_resource(home))
+        return area_prefix(actor)
 
     # -- reads -------------------------------------------------------------------------------
     @http("GET", "/complaints/<uuid:complaint_id>/deadlines")
@@ -131,29 +135,32 @@ class SlaService(Observable):
     @http("GET", "/deadlines/open")
     @handle_errors
     def open_deadlines(self, request: Request) -> Response:
-        self._authorize_board(request)
-        return json_response({"deadlines": self.ctx.store.open_deadlines()})
+        area = self._authorize_board(request)
+        return json_response({"deadlines": self.ctx.store.open_deadlines(area=area)})
 
     @http("GET", "/board")
     @handle_errors
     def board(self, request: Request) -> Response:
-        self._authorize_board(request)
+        area = self._authorize_board(request)
         query = parse_model(BoardQuery, dict(request.args))
         now = datetime.now(UTC)
         since, until = query.window(now)
         return json_response({"by": query.by, "since": since, "until": until, "now": now,
-                              "rows": self.ctx.board.summary(query.by, now, since, until)})
+                              "area": area or None,
+                              "rows": self.ctx.board.summary(query.by, now, since, until,
+                                                             area)})
 
     @http("GET", "/board/compliance")
     @handle_errors
     def board_compliance(self, request: Request) -> Response:
-        self._authorize_board(request)
+        area = self._authorize_board(request)
         query = parse_model(BoardQuery, dict(request.args))
         since, until = query.window(datetime.now(UTC))
         return json_response({"by": query.by, "period": query.period, "tz": query.tz,
                               "since": since, "until": until,
                               "rows": self.ctx.board.compliance(query.by, query.period,
-                                                                query.tz, since, until)})
+                                                                query.tz, since, until,
+                                                                area)})
 
 
     # -- recaps (rekapitulasi): services/reporting, fed by the handlers above ----------------

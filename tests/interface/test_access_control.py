@@ -287,15 +287,20 @@ def dtks_url(topology_declared) -> Iterator[str]:
         yield url
 
 
-def test_a_dtks_person_lookup_is_for_the_kabupatens_verifier_and_is_logged(dtks_url, urls):
+def test_a_dtks_person_lookup_is_for_the_kabupatens_verifier_and_desks_and_is_logged(
+        dtks_url, urls):
     nik = "3325014507900077"
     person = f"{dtks_url}/dtks/persons/{nik}"
-    own = requests.get(person, headers=headers("verifier", True), timeout=10)
-    assert own.status_code in (200, 404), own.text  # allowed; an empty replica has nobody
-    for role, own_area in (("verifier", False), ("operator", True), ("agency", True),
-                           ("supervisor", True)):
+    # Allowed (an empty replica has nobody): the kabupaten's verifier, and an operator at a
+    # desk of the citizen's kabupaten (the desk's DTKS hint).
+    for role in ("verifier", "operator"):
+        own = requests.get(person, headers=headers(role, True), timeout=10)
+        assert own.status_code in (200, 404), (role, own.text)
+    for role, own_area in (("verifier", False), ("agency", True), ("supervisor", True)):
         resp = requests.get(person, headers=headers(role, own_area), timeout=10)
         assert resp.status_code == 403, (role, resp.text)
+    elsewhere = actor_headers("op-3326", "operator", desk="332601")  # another kabupaten
+    assert requests.get(person, headers=elsewhere, timeout=10).status_code == 403
     assert requests.get(person, timeout=10).status_code == 401
     log = requests.get(f"{urls['intake']}/audit/access-log", params={"user_id": "verifier-own"},
                        headers=headers("auditor", True), timeout=10).json()["entries"]

@@ -28,7 +28,14 @@ from services.sla.service import SlaService
 from shared.complaints.domainmodel import Complaint
 from shared.db import Database
 from shared.shell import system_actor
-from tests.helpers import AUDITOR, OPERATOR, relay_running, running_service, wait_until
+from tests.helpers import (
+    AUDITOR,
+    OPERATOR,
+    actor_headers,
+    relay_running,
+    running_service,
+    wait_until,
+)
 
 #: generous waits for timer effects: other test runs share the 2 CPUs and the database
 SLOW = 90
@@ -448,6 +455,34 @@ def test_board_counts_open_overdue_and_compliance_by_stage(sla_url, event_app, d
     assert resp.status_code == 200
     assert any(r["key"] == "verification" and r["closed_in_time"] >= 1
                for r in resp.json()["rows"])
+
+
+def test_board_shows_each_role_only_its_own_area(sla_url, event_app, projection_for,
+                                                 tmp_path):
+    deadlines = projection_for(seconds_policy(tmp_path, verification=3600, overall=7200))
+    mine = register(event_app, kabupaten="9102", desk="910201", wilayah="9102012001")
+    other = register(event_app, kabupaten="9102", desk="910202", wilayah="9102022001")
+    for cid in (mine, other):
+        deadlines.catch_up(cid)
+
+    def keys(headers: dict[str, str], path: str = "/board") -> set[str]:
+        resp = requests.get(f"{sla_url}{path}", headers=headers,
+                            params={"by": "kecamatan"}, timeout=10)
+        assert resp.status_code == 200, resp.text
+        if path == "/deadlines/open":
+            return {d["kecamatan"] for d in resp.json()["deadlines"]}
+        return {r["key"] for r in resp.json()["rows"]}
+
+    supervisor = actor_headers("spv-910201", "supervisor", area="910201")
+    assert keys(supervisor) == {"910201"}
+    assert keys(supervisor, "/deadlines/open") == {"910201"}
+    verifier = actor_headers("ver-9102", "verifier", kabupaten="9102")
+    assert {"910201", "910202"} <= keys(verifier)
+    assert all(k.startswith("9102") for k in keys(verifier))
+    elsewhere = actor_headers("ver-3325", "verifier", kabupaten="3325")
+    assert not {"910201", "910202"} & keys(elsewhere)
+    operator = actor_headers("op-910201", "operator", desk="910201")
+    assert requests.get(f"{sla_url}/board", headers=operator, timeout=10).status_code == 403
 
 
 def test_board_refuses_an_unknown_dimension(sla_url):

@@ -35,11 +35,25 @@ class StreamProjection:
         digest = hashlib.sha256(f"sedulur.projection:{self.name}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
+    # Columns holding personal data, table -> {column: what an event read after erasure
+    # writes there (None: NULL)}. `erase` blanks them for an erased person's complaints, so
+    # the live rows equal what a rebuild from the redacted events gives.
+    personal_columns: dict[str, dict[str, Any]] = {}
+
     # -- to implement ----------------------------------------------------------------
     def apply(self, cur: Any, event: Any) -> None:
         handler = getattr(self, "on_" + event_type_name(event), None)
         if handler is not None:
             handler(cur, event)
+
+    def erase(self, cur: Any, complaint_ids: list[UUID]) -> None:
+        """Forget the personal data of these complaints (`sedulur audit erase`)."""
+        for table, columns in self.personal_columns.items():
+            sets = ", ".join(
+                f"{c} = NULL" if v is None else f"{c} = CASE WHEN {c} IS NULL THEN NULL ELSE %s END"
+                for c, v in columns.items())
+            cur.execute(f"UPDATE {table} SET {sets} WHERE complaint_id = ANY(%s)",
+                        (*[v for v in columns.values() if v is not None], complaint_ids))
 
     # -- live --------------------------------------------------------------------------
     def catch_up(self, complaint_id: UUID) -> int:

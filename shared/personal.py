@@ -315,7 +315,8 @@ class PgKeys:
                     from psycopg_pool import ConnectionPool
 
                     self._pool = ConnectionPool(
-                        self.dsn, min_size=0, max_size=2, timeout=max(self.timeout, 10),
+                        self.dsn, min_size=0, max_size=2, max_idle=60,
+                        timeout=max(self.timeout, 10),
                         kwargs={"autocommit": True, "connect_timeout": self.timeout},
                         open=True)
         return self._pool.connection()

@@ -125,7 +125,7 @@ class StreamProjection:
             )
             if not notifications:
                 return
-            yield [self.app.mapper.to_domain_event(n) for n in notifications]
+            yield self.app.mapper.to_domain_events(notifications)
             position = notifications[-1].id
 
     def snapshot_rows(self) -> dict[str, list[dict[str, Any]]]:

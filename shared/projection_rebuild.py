@@ -176,8 +176,7 @@ class Shadow:
         threshold, conn.prepare_threshold = conn.prepare_threshold, None
         try:
             with conn.pipeline():
-                for n in notifications:
-                    event = app.mapper.to_domain_event(n)
+                for event in app.mapper.to_domain_events(notifications):
                     self.projection.apply(target, event)
                     self.versions[event.originator_id] = event.originator_version
         finally:

@@ -17,6 +17,7 @@ class ComplaintStatus(StreamProjection):
     name = "intake.complaint_status"
     schema = "intake"
     tables = ("intake.complaint_status",)
+    per_stream = True
     # Erased: no digits left for the citizen lookup to match.
     personal_columns = {"intake.complaint_status": {"nik_last4": ""}}
 
@@ -27,7 +28,8 @@ class ComplaintStatus(StreamProjection):
             " updated_at, version, priority, confidential, duplicate_of)"
             " VALUES (%s,%s,%s,%s,%s,%s,%s,'registered',%s,%s,%s,%s,%s,%s,%s)",
             (e.originator_id, e.registration_number, e.kabupaten, e.desk, e.channel,
-             e.category, "" if is_redacted(e.citizen) else e.citizen["nik"][-4:], e.actor["user_id"], e.timestamp, e.timestamp,
+             e.category, "" if is_redacted(e.citizen) else e.citizen["nik"][-4:],
+             e.actor["user_id"], e.timestamp, e.timestamp,
              e.originator_version, e.priority, e.confidential, e.duplicate_of),
         )
 
@@ -73,6 +75,7 @@ class CitizenComplaints(StreamProjection):
     name = "intake.citizen_complaints"
     schema = "intake"
     tables = ("intake.citizen_complaints",)
+    per_stream = True
 
     def erase(self, cur: Any, complaint_ids: list[Any]) -> None:
         cur.execute("DELETE FROM intake.citizen_complaints WHERE complaint_id = ANY(%s)",

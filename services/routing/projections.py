@@ -12,6 +12,7 @@ class AgencyQueue(StreamProjection):
     name = "routing.agency_queue"
     schema = "routing"
     tables = ("routing.agency_queue", "routing.complaint_facts")
+    per_stream = True
     # The agency's free text (notes, return reasons, outcomes) can name the citizen.
     personal_columns = {"routing.agency_queue": {"last_note": REDACTED,
                                                  "return_reason": REDACTED,

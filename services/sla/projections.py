@@ -43,6 +43,7 @@ class Deadlines(StreamProjection):
     name = "sla.deadlines"
     schema = "sla"
     tables = ("sla.deadlines", "sla.complaint_clocks")
+    per_stream = True  # every row is one complaint's, computed from its own events
 
     def __init__(self, app: Any, db: Any, policies: PolicySet | None = None,
                  escalation_levels: tuple[str, ...] = DEFAULT_ESCALATION_LEVELS,

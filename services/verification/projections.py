@@ -13,6 +13,7 @@ class VerificationCases(StreamProjection):
     name = "verification.cases"
     schema = "verification"
     tables = ("verification.complaints", "verification.usulan")
+    per_stream = True
     personal_columns = {
         "verification.complaints": {"nik": REDACTED, "kk": None, "citizen_name": REDACTED},
         "verification.usulan": {"nik": REDACTED, "kk": None, "citizen_name": REDACTED,

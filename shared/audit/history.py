@@ -17,12 +17,12 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from shared.personal import is_redacted
 from shared.complaints.domainmodel import complaint_id_for
 from shared.db import Database
 from shared.envelope import event_type_name
 from shared.errors import ComplaintNotFound, InvalidInput
 from shared.eventstore import ComplaintsApplication
+from shared.personal import is_redacted
 
 # Fields every event has; everything else an event carries is the decision's content.
 _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "correlation_id",

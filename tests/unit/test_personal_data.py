@@ -98,7 +98,7 @@ def test_one_key_per_person_shared_by_their_complaints_and_later_events() -> Non
     assert len(backend.person) == 2
 
 
-def test_after_the_key_is_destroyed_the_fields_read_redacted_and_the_aggregate_still_loads() -> None:
+def test_after_the_key_is_destroyed_fields_read_redacted_and_the_aggregate_still_loads() -> None:
     backend, clock = MemoryKeys(), Clock()
     m = mapper(backend, clock)
     siti = [m.to_stored_event(e) for e in lifecycle("3325-261123-000015", SITI)[1]]

@@ -11,7 +11,9 @@ notification log through the same `apply` and must equal the live tables.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -26,21 +28,47 @@ from shared.eventstore import ComplaintsApplication
 
 
 class BatchedWrites:
-    """A cursor for replays: a run of the same write statement goes out as one executemany
-    (one flush and one parameter-type lookup per run instead of per row — the per-statement
-    client work dominated a rebuild's profile). Statements that return rows (SELECT, WITH,
-    RETURNING) flush what is pending and run at once, so a handler that reads sees every
-    earlier write; the order of statements is never changed."""
+    """A cursor for replays: runs of the same write statement go out as one statement.
 
-    def __init__(self, cur: Any) -> None:
+    The per-statement client work of pure-Python psycopg dominated a rebuild's profile
+    (docs/benchmarks.md). Without `set_wise`, consecutive identical statements go out as
+    one executemany; the order of statements never changes.
+
+    With `set_wise` (projections whose rows are per stream, `StreamProjection.per_stream`)
+    the replay calls `begin(stream, group)` before each event, grouping a page's events by
+    (version, type), so a group holds at most one event per stream. The group's events'
+    statements are sent layer by layer (every event's first statement, then every second
+    one, …): each stream's own order is kept, and the rows of one layer are independent.
+    A run of the same simple INSERT … VALUES, INSERT … SELECT … FROM t WHERE, UPDATE … SET
+    … WHERE or DELETE … WHERE then becomes one statement over `unnest` of its parameters'
+    arrays; other shapes (or array/JSON parameters) go out as an executemany.
+
+    Statements that return rows (SELECT, WITH, RETURNING) send what is pending first and
+    run at once, so a handler that reads sees every earlier write."""
+
+    def __init__(self, cur: Any, *, set_wise: bool = False) -> None:
         self._cur = cur
+        self._set_wise = set_wise
         self._sql: str | None = None
         self._rows: list[Any] = []
+        self._events: list[list[tuple[str, Any]]] = []
+        self._group: Any = None
+
+    def begin(self, stream: Any, group: Any) -> None:
+        if group != self._group:
+            self.flush()
+            self._group = group
+        self._events.append([])
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         if kwargs or not isinstance(query, str) or _returns_rows(query):
             self.flush()
             return self._cur.execute(query, params, **kwargs)
+        if self._set_wise:
+            if not self._events:
+                self._events.append([])
+            self._events[-1].append((query, params))
+            return self
         if query != self._sql:
             self.flush()
             self._sql = query
@@ -52,13 +80,46 @@ class BatchedWrites:
         return self._cur.executemany(query, params_seq, **kwargs)
 
     def flush(self) -> None:
-        if self._rows:
-            assert self._sql is not None
-            if len(self._rows) == 1:
-                self._cur.execute(self._sql, self._rows[0])
-            else:
-                self._cur.executemany(self._sql, self._rows)
+        sql, rows = self._sql, self._rows
         self._sql, self._rows = None, []
+        if rows:
+            assert sql is not None
+            self._send(sql, rows)
+        events, self._events = self._events, []
+        depth = 0
+        while True:
+            layer = [e[depth] for e in events if len(e) > depth]
+            if not layer:
+                break
+            run_sql, run = layer[0][0], [layer[0][1]]
+            for q, params in layer[1:]:
+                if q == run_sql:
+                    run.append(params)
+                else:
+                    self._send(run_sql, run)
+                    run_sql, run = q, [params]
+            self._send(run_sql, run)
+            depth += 1
+
+    def _send(self, sql: str, rows: list[Any]) -> None:
+        if len(rows) == 1:
+            self._cur.execute(sql, rows[0])
+            return
+        if self._set_wise:
+            plan = _set_wise_plan(sql)
+            arrays = _arrays(rows) if plan is not None else None
+            if arrays is not None:
+                statement, columns = plan
+                # Arrays go binary (%b): no per-element quoting in the text format. A
+                # parameter that is a column's value gets that column's type (a str for
+                # a uuid column must not become text); the others their Python type.
+                casts = tuple(
+                    _column_types(self._cur, c[0]).get(c[1], cast) if c else cast
+                    for c, (cast, _) in zip(columns, arrays, strict=True))
+                if None not in casts:
+                    self._cur.execute(statement(casts), [a for _, a in arrays])
+                    return
+        self._cur.executemany(sql, rows)
 
     def __getattr__(self, name: str) -> Any:
         self.flush()
@@ -66,15 +127,150 @@ class BatchedWrites:
 
 
 _RETURNS: dict[str, bool] = {}
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 
 
 def _returns_rows(query: str) -> bool:
     hit = _RETURNS.get(query)
     if hit is None:
-        head = query.lstrip()[:6].upper()
-        hit = _RETURNS[query] = head in ("SELECT", "WITH  ") or head.startswith("WITH") \
-            or " RETURNING " in query.upper()
+        hit = _RETURNS[query] = (query.lstrip()[:6].upper().startswith(("SELECT", "WITH"))
+                                 or bool(_RETURNING.search(query)))
     return hit
+
+
+_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(?P<table>[\w.]+)(?P<alias>\s+AS\s+\w+)?\s*"
+                     r"\((?P<cols>[^()]*)\)\s*VALUES\s*\((?P<values>[^()]*)\)(?P<tail>.*)$",
+                     re.S | re.I)
+_INSERT_SELECT = re.compile(
+    r"^\s*INSERT\s+INTO\s+(?P<table>[\w.]+)\s*\((?P<cols>[^()]*)\)\s*SELECT\s+(?P<items>.*?)"
+    r"\s+FROM\s+(?P<src>[\w.]+)\s+WHERE\s+(?P<where>.*?)(?P<tail>\s+ON\s+CONFLICT\s.*)?$",
+    re.S | re.I)
+_UPDATE = re.compile(r"^\s*UPDATE\s+(?P<table>[\w.]+)\s+SET\s+(?P<sets>.*?)\s+WHERE\s+"
+                     r"(?P<where>.*)$", re.S | re.I)
+_DELETE = re.compile(r"^\s*DELETE\s+FROM\s+(?P<table>[\w.]+)\s+WHERE\s+(?P<where>.*)$",
+                     re.S | re.I)
+_BARE = re.compile(r"(\w+)\s*=\s*%s\s*$")
+_PLANS: dict[str, Any] = {}
+_TYPES: dict[str, dict[str, str]] = {}
+# Python type -> the array type its values are sent as (psycopg sends str as "unknown").
+_ARRAY_OF = {str: "text[]", UUID: "uuid[]", datetime: "timestamptz[]", date: "date[]",
+             int: "bigint[]", bool: "boolean[]", float: "float8[]"}
+
+
+def _column_types(cur: Any, table: str) -> dict[str, str]:
+    types = _TYPES.get(table)
+    if types is None:
+        with cur.connection.cursor(row_factory=tuple_row) as c:
+            c.execute("SELECT attname, format_type(atttypid, atttypmod) || '[]'"
+                      " FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+                      " AND NOT attisdropped", (table,))
+            types = _TYPES[table] = {name: t for name, t in c.fetchall()}
+    return types
+
+
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on `sep` outside parentheses and quotes."""
+    out, depth, quoted, current = [], 0, False, ""
+    for ch in text:
+        quoted ^= ch == "'"
+        if not quoted:
+            depth += (ch == "(") - (ch == ")")
+        if ch == sep and depth == 0 and not quoted:
+            out.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*out, current]
+
+
+def _set_wise_plan(sql: str) -> Any:
+    """(builder of the set-wise statement from the parameters' casts, the (table, column)
+    each parameter is the value of, or None), or None when the statement is not one of the
+    simple shapes."""
+    if sql in _PLANS:
+        return _PLANS[sql]
+    plan = None
+    n = sql.count("%s")
+    if n and "%%" not in sql and "%(" not in sql:
+        names = [f"_u._p{i}" for i in range(n)]
+        numbered = iter(names)
+        filled = "".join(part if k == 0 else next(numbered) + part
+                         for k, part in enumerate(sql.split("%s")))
+
+        def unnest(casts: tuple[str, ...]) -> str:
+            return ("unnest(" + ", ".join(f"%b::{c}" for c in casts) + ") AS _u("
+                    + ", ".join(f"_p{i}" for i in range(n)) + ")")
+
+        def bare(table: str, pieces: list[str]) -> list[tuple[str, str] | None]:
+            # "col = %s" names the column; a parameter inside an expression does not.
+            out: list[tuple[str, str] | None] = []
+            for piece in pieces:
+                m = _BARE.search(piece)
+                out += [(table, m.group(1)) if m else None] * piece.count("%s")
+            return out
+
+        def ands(text: str) -> list[str]:
+            return re.split(r"\s+AND\s+", text, flags=re.I)
+
+        m = _INSERT.match(sql)
+        if m and "%s" not in m["tail"] and "SELECT" not in sql.upper():
+            cols = [c.strip() for c in _split_top(m["cols"])]
+            values = [v.strip() for v in _split_top(m["values"])]
+            if len(cols) == len(values):
+                f = _INSERT.match(filled)
+                assert f is not None
+                head = (f"INSERT INTO {m['table']}{m['alias'] or ''} ({m['cols']})"
+                        f" SELECT {f['values']} FROM ")
+                tail = m["tail"]
+                plan = (lambda casts: head + unnest(casts) + tail,
+                        [(m["table"], c) if v == "%s" else None
+                         for c, v in zip(cols, values, strict=True) if "%s" in v])
+        elif (m := _INSERT_SELECT.match(sql)) and "%s" not in (m["tail"] or ""):
+            cols = [c.strip() for c in _split_top(m["cols"])]
+            items = [v.strip() for v in _split_top(m["items"])]
+            f = _INSERT_SELECT.match(filled)
+            if len(cols) == len(items) and f is not None and "SELECT" not in m["items"].upper():
+                tail = m["tail"] or ""
+                head = (f"INSERT INTO {m['table']} ({m['cols']}) SELECT {f['items']}"
+                        f" FROM {m['src']}, ")
+                where = f["where"]
+                plan = (lambda casts: head + unnest(casts) + f" WHERE {where}{tail}",
+                        [(m["table"], c) if v == "%s" else None
+                         for c, v in zip(cols, items, strict=True) if "%s" in v]
+                        + bare(m["src"], ands(m["where"])))
+        elif (m := _UPDATE.match(sql)) and "SELECT" not in sql.upper():
+            f = _UPDATE.match(filled)
+            assert f is not None
+            table, sets, where = m["table"], f["sets"], f["where"]
+            plan = (lambda casts: f"UPDATE {table} SET {sets} FROM {unnest(casts)}"
+                    f" WHERE {where}",
+                    bare(table, _split_top(m["sets"])) + bare(table, ands(m["where"])))
+        elif (m := _DELETE.match(sql)) and "SELECT" not in sql.upper():
+            f = _DELETE.match(filled)
+            assert f is not None
+            table, where = m["table"], f["where"]
+            plan = (lambda casts: f"DELETE FROM {table} USING {unnest(casts)} WHERE {where}",
+                    bare(table, ands(m["where"])))
+        if plan is not None and len(plan[1]) != n:
+            plan = None
+    _PLANS[sql] = plan
+    return plan
+
+
+def _arrays(rows: list[Any]) -> list[tuple[str | None, list[Any]]] | None:
+    """The parameters column-wise with their array types (None for a column of NULLs: only
+    a target column's type can type it), or None if a column mixes types or holds
+    something other than a plain value."""
+    out: list[tuple[str | None, list[Any]]] = []
+    for column in zip(*rows, strict=True):
+        kinds = {type(v) for v in column if v is not None}
+        if len(kinds) > 1:
+            return None
+        cast = _ARRAY_OF.get(kinds.pop()) if kinds else None
+        if cast is None and kinds:
+            return None
+        out.append((cast, list(column)))
+    return out
 
 
 class StreamProjection:
@@ -198,8 +394,10 @@ class StreamProjection:
                         state=state) for _, oid, version, topic, state in rows])
         if self.per_stream:
             events.sort(key=lambda e: (e.originator_version, type(e).__name__))
-        batched = BatchedWrites(cur)
+        batched = BatchedWrites(cur, set_wise=self.per_stream)
         for event in events:
+            if self.per_stream:
+                batched.begin(event.originator_id, (event.originator_version, type(event)))
             self.apply(batched, event)
         batched.flush()
         return new_position, len(rows)

@@ -300,32 +300,36 @@ class MemoryKeys:
 
 
 class PgKeys:
-    """KeyBackend on keystore.* in PostgreSQL (shared/sql/010, 011), a small pool of its own
-    opened on first use."""
+    """KeyBackend on keystore.* in PostgreSQL (shared/sql/010, 011). One connection of its
+    own, opened on first use and reopened after a failure: with the cache in front, key
+    lookups are rare, and a pool would add worker threads to every process."""
 
     def __init__(self, dsn: str, *, timeout: int = 5) -> None:
         self.dsn, self.timeout = dsn, timeout
-        self._pool: Any = None
-        self._pool_lock = threading.Lock()
+        self._conn: Any = None
+        self._lock = threading.Lock()
 
-    def _connection(self) -> Any:
-        if self._pool is None:
-            with self._pool_lock:
-                if self._pool is None:
-                    from psycopg_pool import ConnectionPool
+    def _run(self, sql: str, params: Any) -> list[Any]:
+        import psycopg
 
-                    self._pool = ConnectionPool(
-                        self.dsn, min_size=0, max_size=2, max_idle=60,
-                        timeout=max(self.timeout, 10),
-                        kwargs={"autocommit": True, "connect_timeout": self.timeout},
-                        open=True)
-        return self._pool.connection()
+        with self._lock:
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self.dsn, autocommit=True,
+                                                 connect_timeout=self.timeout)
+                try:
+                    return self._conn.execute(sql, params).fetchall()
+                except psycopg.OperationalError:
+                    self._conn.close()
+                    self._conn = None
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     def register(self, rows: Sequence[tuple[UUID, bytes, UUID, bytes]]
                  ) -> dict[UUID, tuple[UUID, bytes | None]]:
         cols = list(zip(*rows, strict=True))
-        with self._connection() as conn:
-            found = conn.execute(
+        found = self._run(
                 "WITH w AS (SELECT * FROM unnest(%s::uuid[], %s::bytea[], %s::uuid[],"
                 "   %s::bytea[]) AS w(stream_id, subject, key_id, wrapped)),"
                 " ins AS (INSERT INTO keystore.person_keys (key_id, subject, wrapped_key)"
@@ -344,25 +348,24 @@ class PgKeys:
                 " FROM w JOIN k USING (subject)"
                 " LEFT JOIN keystore.stream_keys s ON s.originator_id = w.stream_id"
                 " LEFT JOIN keystore.person_keys sp ON sp.key_id = s.key_id",
-                [list(c) for c in cols],
-            ).fetchall()
+                [list(c) for c in cols])
         return {sid: (kid, bytes(w) if w is not None else None) for sid, kid, w in found}
 
     def keys(self, key_ids: Sequence[UUID]) -> dict[UUID, bytes | None]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT key_id, wrapped_key FROM keystore.person_keys WHERE key_id = ANY(%s)",
-                (list(key_ids),)).fetchall()
+        rows = self._run(
+            "SELECT key_id, wrapped_key FROM keystore.person_keys WHERE key_id = ANY(%s)",
+            (list(key_ids),))
         return {k: bytes(w) if w is not None else None for k, w in rows}
 
     def streams(self, stream_ids: Sequence[UUID]) -> dict[UUID, tuple[UUID, bytes | None]]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT s.originator_id, s.key_id, p.wrapped_key FROM keystore.stream_keys s"
-                " JOIN keystore.person_keys p USING (key_id) WHERE s.originator_id = ANY(%s)",
-                (list(stream_ids),)).fetchall()
+        rows = self._run(
+            "SELECT s.originator_id, s.key_id, p.wrapped_key FROM keystore.stream_keys s"
+            " JOIN keystore.person_keys p USING (key_id) WHERE s.originator_id = ANY(%s)",
+            (list(stream_ids),))
         return {s: (k, bytes(w) if w is not None else None) for s, k, w in rows}
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

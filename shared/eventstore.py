@@ -6,6 +6,7 @@ holds every complaint stream, with a single global notification order the relay 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -172,7 +173,9 @@ class SedulurMapper(Mapper[UUID]):
                 plaintext = self.keyring.open(sealed, associated_data(
                     stored_event.originator_id, stored_event.originator_version,
                     stored_event.topic))
-            except Exception as e:  # a wrong tag: the row was edited, or the wrong master key
+            except ConfigurationError:
+                raise
+            except Exception as e:  # a wrong tag: the sealed blob was edited or moved
                 raise MapperDeserialisationError(
                     f"cannot open the personal fields of {stored_event.originator_id} "
                     f"version {stored_event.originator_version}: {e!r}") from e
@@ -192,6 +195,10 @@ def keyring_for(settings: Settings) -> KeyRing:
     with _KEYRINGS_LOCK:
         ring = _KEYRINGS.get(cache_key)
         if ring is None:
+            if not settings.master_key:
+                logging.getLogger(__name__).warning(
+                    "SEDULUR_MASTER_KEY is not set: personal data is sealed with the public "
+                    "development key (fine for a laptop or tests, never for real data)")
             ring = KeyRing(MasterKey.from_config(master),
                            PgKeys(settings.pg_dsn, timeout=settings.pg_connect_timeout),
                            ttl=float(settings.key_cache_ttl))

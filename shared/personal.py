@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.errors import ConfigurationError
@@ -163,7 +164,14 @@ class KeyRing:
 
     # -- keys -----------------------------------------------------------------------------
     def _remember(self, key_id: UUID, wrapped: bytes | None) -> Any:
-        aead = AESGCM(self.master.unwrap(key_id, wrapped)) if wrapped is not None else SHREDDED
+        try:
+            aead = (AESGCM(self.master.unwrap(key_id, wrapped)) if wrapped is not None
+                    else SHREDDED)
+        except InvalidTag:
+            raise ConfigurationError(
+                f"the data key {key_id} does not open with this master key: "
+                "SEDULUR_MASTER_KEY is not the one the keys were wrapped with",
+                field="SEDULUR_MASTER_KEY") from None
         self._keys.put(key_id, aead)
         return aead
 

@@ -189,3 +189,16 @@ def test_the_master_key_must_be_32_bytes() -> None:
         MasterKey.from_config(base64.b64encode(b"short").decode())
     with pytest.raises(ConfigurationError):
         MasterKey.from_config("not base64!")
+
+
+def test_a_different_master_key_is_named_as_the_problem() -> None:
+    from shared.errors import ConfigurationError
+
+    backend = MemoryKeys()
+    writer = mapper(backend)
+    stored = [writer.to_stored_event(e) for e in lifecycle("3325-261123-000015", SITI)[1]]
+    other = base64.b64encode(bytes(32)).decode()
+    reader = mapper(backend)
+    reader.keyring.master = MasterKey.from_config(other)
+    with pytest.raises(ConfigurationError, match="SEDULUR_MASTER_KEY"):
+        reader.to_domain_event(stored[0])

@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
 
 from shared.complaints.domainmodel import EVENT_CLASSES
 from shared.db import Database
@@ -154,7 +155,7 @@ _PLANS: dict[str, Any] = {}
 _TYPES: dict[str, dict[str, str]] = {}
 # Python type -> the array type its values are sent as (psycopg sends str as "unknown").
 _ARRAY_OF = {str: "text[]", UUID: "uuid[]", datetime: "timestamptz[]", date: "date[]",
-             int: "bigint[]", bool: "boolean[]", float: "float8[]"}
+             int: "bigint[]", bool: "boolean[]", float: "float8[]", Jsonb: "jsonb[]"}
 
 
 def _column_types(cur: Any, table: str) -> dict[str, str]:

@@ -68,6 +68,11 @@ class Settings:
         default_factory=lambda: _int("SEDULUR_HEALTH_RELAY_LAG_EVENTS", 10_000))
     health_relay_lag_seconds: int = field(
         default_factory=lambda: _int("SEDULUR_HEALTH_RELAY_LAG_SECONDS", 120))
+    # Wraps every person's data key (shared/personal.py): 32 bytes, base64. The default is a
+    # public development key; deployments set it from a Secret. Never logged.
+    master_key: str = field(default_factory=lambda: _env("SEDULUR_MASTER_KEY", ""), repr=False)
+    # How long a process may keep using a data key after `sedulur audit erase` destroyed it.
+    key_cache_ttl: int = field(default_factory=lambda: _int("SEDULUR_KEY_CACHE_TTL", 60))
 
     def http_port(self, service: str) -> int:
         return _int(f"SEDULUR_{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS.get(service, 8700))

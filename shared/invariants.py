@@ -112,7 +112,7 @@ class Store:
                 start=position, limit=batch, inclusive_of_start=False)
             if not notifications:
                 break
-            events.extend(app.mapper.to_domain_event(n) for n in notifications)
+            events.extend(app.mapper.to_domain_events(notifications))
             positions.extend(n.id for n in notifications)
             position = notifications[-1].id
         streams: dict[UUID, list[Any]] = defaultdict(list)

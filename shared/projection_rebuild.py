@@ -26,9 +26,8 @@ import inspect
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from shared.config import SERVICES
 from shared.db import Database
@@ -95,6 +94,7 @@ class _Redirected:
 
     def __init__(self, cur: Any, tables: tuple[str, ...]) -> None:
         self._cur = cur
+        self._rewritten: dict[str, str] = {}
         self._pattern = re.compile(
             r"(?<![\w.])(" + "|".join(re.escape(t) for t in tables) + r")(?![\w])"
         )
@@ -102,7 +102,11 @@ class _Redirected:
     def _rewrite(self, query: Any) -> Any:
         if not isinstance(query, str):
             query = query.as_string(self._cur.connection)
-        return self._pattern.sub(lambda m: shadow_name(m.group(1)), query)
+        hit = self._rewritten.get(query)
+        if hit is None:
+            hit = self._rewritten[query] = self._pattern.sub(
+                lambda m: shadow_name(m.group(1)), query)
+        return hit
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         return self._cur.execute(self._rewrite(query), params, **kwargs)
@@ -117,9 +121,8 @@ class _Redirected:
 @dataclass
 class Shadow:
     projection: StreamProjection
-    versions: dict[UUID, int] = field(default_factory=dict)
     position: int = 0
-    events: int = 0
+    events: int = 0  # events applied (those the projection handles)
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -144,6 +147,12 @@ class Shadow:
             if self.position == before:
                 return
 
+    def log_events(self, cur: Any) -> int:
+        """Events in the log up to the replay's position (handled or not)."""
+        cur.execute("SELECT count(*) AS n FROM eventstore.sedulur_events"
+                    " WHERE notification_id <= %s", (self.position,))
+        return cur.fetchone()["n"]
+
     def replay_in_batches(self, batch: int, progress: Callable[[int], None] | None) -> None:
         # One transaction per batch: nothing reads the shadows, and short transactions keep
         # vacuum and the WAL free while a million events replay.
@@ -163,10 +172,6 @@ class Shadow:
 
     def _replay_one(self, cur: Any, batch: int, progress: Callable[[int], None] | None) -> None:
         target = _Redirected(cur, self.tables)
-        app = self.projection.app
-        notifications = app.recorder.select_notifications(
-            start=self.position, limit=batch, inclusive_of_start=False
-        )
         # Pipeline mode: the projection's statements go out without waiting for each answer
         # (a loopback round trip per event would cap a replay near 9k events/s); a handler
         # that reads a result still works, it just syncs there.
@@ -176,15 +181,11 @@ class Shadow:
         threshold, conn.prepare_threshold = conn.prepare_threshold, None
         try:
             with conn.pipeline():
-                for n in notifications:
-                    event = app.mapper.to_domain_event(n)
-                    self.projection.apply(target, event)
-                    self.versions[event.originator_id] = event.originator_version
+                self.position, n = self.projection.replay_page(target, self.position, batch)
         finally:
             conn.prepare_threshold = threshold
-        if notifications:
-            self.position = notifications[-1].id
-            self.events += len(notifications)
+        if n:
+            self.events += n
             if progress:
                 progress(self.events)
 
@@ -238,19 +239,12 @@ def rebuild(projection: StreamProjection, *, batch: int = 5000,
                     original = live_indexes.get(definition.replace(SHADOW_SUFFIX, ""))
                     if original and original != name:
                         cur.execute(f"ALTER INDEX {schema}.{name} RENAME TO {original}")
-            _replace_tracking(cur, projection, shadow.versions)
+            streams = projection.track_streams(cur, shadow.position)
+            log_events = shadow.log_events(cur)
     finally:
         shadow.drop()
-    return {"projection": projection.name, "events": shadow.events, "caught_up": tail,
-            "position": shadow.position, "streams": len(shadow.versions)}
-
-
-def _replace_tracking(cur: Any, projection: StreamProjection, versions: dict[UUID, int]) -> None:
-    tracking = f"{projection.schema}.projection_tracking"
-    cur.execute(f"DELETE FROM {tracking} WHERE projection = %s", (projection.name,))
-    with cur.copy(f"COPY {tracking} (projection, complaint_id, version) FROM STDIN") as copy:
-        for complaint_id, version in versions.items():
-            copy.write_row((projection.name, complaint_id, version))
+    return {"projection": projection.name, "events": log_events, "applied": shadow.events,
+            "caught_up": tail, "position": shadow.position, "streams": streams}
 
 
 # -- check -----------------------------------------------------------------------------
@@ -306,10 +300,11 @@ def check(projection: StreamProjection, *, batch: int = 5000, sample: int = 20,
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (projection.gate_key,))
             shadow.replay(cur, batch, progress)
             diffs = [_diff(cur, table, sample) for table in projection.tables]
-            behind = _streams_behind(cur, projection, shadow.versions)
+            behind = _streams_behind(cur, projection, shadow.position)
+            log_events = shadow.log_events(cur)
     finally:
         shadow.drop()
-    return CheckReport(projection.name, shadow.events, diffs, behind)
+    return CheckReport(projection.name, log_events, diffs, behind)
 
 
 def _primary_key(cur: Any, table: str) -> list[str]:
@@ -349,11 +344,13 @@ def _diff(cur: Any, table: str, sample: int) -> TableDiff:
                      changed[:sample], differing=len(changed) + len(extra) + len(missing))
 
 
-def _streams_behind(cur: Any, projection: StreamProjection, versions: dict[UUID, int]) -> int:
+def _streams_behind(cur: Any, projection: StreamProjection, position: int) -> int:
+    """Streams whose live tracking row is below their last version up to `position`."""
     cur.execute(
-        f"SELECT complaint_id, version FROM {projection.schema}.projection_tracking"
-        " WHERE projection = %s",
-        (projection.name,),
+        "SELECT count(*) AS n FROM (SELECT originator_id, max(originator_version) AS v"
+        "  FROM eventstore.sedulur_events WHERE notification_id <= %s GROUP BY 1) l"
+        f" LEFT JOIN {projection.schema}.projection_tracking t ON t.projection = %s"
+        "  AND t.complaint_id = l.originator_id WHERE coalesce(t.version, 0) < l.v",
+        (position, projection.name),
     )
-    live = {r["complaint_id"]: r["version"] for r in cur.fetchall()}
-    return sum(1 for cid, v in versions.items() if live.get(cid, 0) < v)
+    return cur.fetchone()["n"]

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from shared.errors import SedulurError
 from shared.identity import RegistrationNumber
+from shared.personal import is_redacted
 from shared.projection import StreamProjection
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -16,6 +17,9 @@ class ComplaintStatus(StreamProjection):
     name = "intake.complaint_status"
     schema = "intake"
     tables = ("intake.complaint_status",)
+    per_stream = True
+    # Erased: no digits left for the citizen lookup to match.
+    personal_columns = {"intake.complaint_status": {"nik_last4": ""}}
 
     def on_Registered(self, cur: Any, e: Any) -> None:
         cur.execute(
@@ -24,7 +28,8 @@ class ComplaintStatus(StreamProjection):
             " updated_at, version, priority, confidential, duplicate_of)"
             " VALUES (%s,%s,%s,%s,%s,%s,%s,'registered',%s,%s,%s,%s,%s,%s,%s)",
             (e.originator_id, e.registration_number, e.kabupaten, e.desk, e.channel,
-             e.category, e.citizen["nik"][-4:], e.actor["user_id"], e.timestamp, e.timestamp,
+             e.category, "" if is_redacted(e.citizen) else e.citizen["nik"][-4:],
+             e.actor["user_id"], e.timestamp, e.timestamp,
              e.originator_version, e.priority, e.confidential, e.duplicate_of),
         )
 
@@ -70,8 +75,15 @@ class CitizenComplaints(StreamProjection):
     name = "intake.citizen_complaints"
     schema = "intake"
     tables = ("intake.citizen_complaints",)
+    per_stream = True
+
+    def erase(self, cur: Any, complaint_ids: list[Any]) -> None:
+        cur.execute("DELETE FROM intake.citizen_complaints WHERE complaint_id = ANY(%s)",
+                    (complaint_ids,))
 
     def on_Registered(self, cur: Any, e: Any) -> None:
+        if is_redacted(e.citizen):
+            return  # an erased person is nobody's earlier complaint
         cur.execute(
             "INSERT INTO intake.citizen_complaints (complaint_id, nik, category,"
             " registration_number, registered_on) VALUES (%s,%s,%s,%s,%s)"

@@ -87,8 +87,7 @@ class Reporting:
                 start=start, limit=batch, stop=position, inclusive_of_start=False)
             if not notifications:
                 return
-            for n in notifications:
-                yield self.app.mapper.to_domain_event(n)
+            yield from self.app.mapper.to_domain_events(notifications)
             start = notifications[-1].id
 
     def render(self, period_text: str, area_text: str, fmt: str) -> Rendered:

@@ -17,6 +17,7 @@ class RecapProjection(StreamProjection):
     name = "reporting.recap"
     schema = "reporting"
     tables = ("reporting.recap", "reporting.recap_referrals")
+    per_stream = True
 
     def on_Registered(self, cur: Any, e: Any) -> None:
         parts = wilayah_parts(e.kabupaten, e.desk, e.wilayah)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.personal import REDACTED
 from shared.projection import StreamProjection
 
 
@@ -11,6 +12,11 @@ class AgencyQueue(StreamProjection):
     name = "routing.agency_queue"
     schema = "routing"
     tables = ("routing.agency_queue", "routing.complaint_facts")
+    per_stream = True
+    # The agency's free text (notes, return reasons, outcomes) can name the citizen.
+    personal_columns = {"routing.agency_queue": {"last_note": REDACTED,
+                                                 "return_reason": REDACTED,
+                                                 "outcome": REDACTED}}
 
     def on_Registered(self, cur: Any, e: Any) -> None:
         cur.execute(

@@ -43,6 +43,7 @@ class Deadlines(StreamProjection):
     name = "sla.deadlines"
     schema = "sla"
     tables = ("sla.deadlines", "sla.complaint_clocks")
+    per_stream = True  # every row is one complaint's, computed from its own events
 
     def __init__(self, app: Any, db: Any, policies: PolicySet | None = None,
                  escalation_levels: tuple[str, ...] = DEFAULT_ESCALATION_LEVELS,
@@ -52,6 +53,7 @@ class Deadlines(StreamProjection):
         self.calendars = calendars or RegionalCalendars.from_env()
         self.escalation_levels = escalation_levels
         self._live = threading.local()  # green-thread local under eventlet
+        self._replay = threading.local()
 
     # -- live: observe time-to-resolve once per Resolved (not on rebuild) -----------------
     def catch_up(self, complaint_id: UUID) -> int:
@@ -63,6 +65,25 @@ class Deadlines(StreamProjection):
             return applied
         finally:
             self._live.resolved = None
+
+    # -- replay: the clock facts in memory --------------------------------------------------
+    def replay_page(self, cur: Any, position: int, limit: int) -> tuple[int, int]:
+        """During a replay the page's complaint_clocks rows are kept in memory as the
+        handlers write them, so `_lifecycle` does not read each back (a round trip per
+        event, which also stopped the writes from being sent together)."""
+        self._replay.facts = {}
+        try:
+            return super().replay_page(cur, position, limit)
+        finally:
+            self._replay.facts = None
+
+    def _facts_cache(self) -> dict[UUID, dict[str, Any]] | None:
+        return getattr(self._replay, "facts", None)
+
+    def _remember(self, complaint_id: UUID, **changes: Any) -> None:
+        cache = self._facts_cache()
+        if cache is not None and complaint_id in cache:
+            cache[complaint_id].update(changes)
 
     # -- events ----------------------------------------------------------------------------
     def apply(self, cur: Any, event: Any) -> None:
@@ -76,20 +97,38 @@ class Deadlines(StreamProjection):
 
     def on_Registered(self, cur: Any, e: Any) -> None:
         policy = self.policies.for_kabupaten(e.kabupaten)
+        facts = {
+            "complaint_id": e.originator_id, "policy": policy.name,
+            "policy_version": policy_version(policy),
+            "tz": zone_name_for(e.kabupaten, e.wilayah), "kabupaten": e.kabupaten,
+            "kecamatan": kecamatan_of(e.desk, e.wilayah), "category": e.category,
+            "priority": e.priority, "agency": None, "registered_at": e.timestamp,
+            "resolved_at": None, "paused_at": None,
+        }
         cur.execute(
             "INSERT INTO sla.complaint_clocks (complaint_id, policy, policy_version, tz,"
             " kabupaten, kecamatan, category, priority, registered_at)"
             " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (complaint_id) DO NOTHING",
-            (e.originator_id, policy.name, policy_version(policy),
-             zone_name_for(e.kabupaten, e.wilayah), e.kabupaten,
-             kecamatan_of(e.desk, e.wilayah), e.category, e.priority, e.timestamp),
+            (facts["complaint_id"], facts["policy"], facts["policy_version"], facts["tz"],
+             facts["kabupaten"], facts["kecamatan"], facts["category"], facts["priority"],
+             facts["registered_at"]),
         )
+        cache = self._facts_cache()
+        if cache is not None:
+            cache.setdefault(e.originator_id, facts)  # DO NOTHING: a first row stays
 
     def on_ReferredToOPD(self, cur: Any, e: Any) -> None:
         cur.execute("UPDATE sla.complaint_clocks SET agency = %s WHERE complaint_id = %s",
                     (e.agency, e.originator_id))
+        self._remember(e.originator_id, agency=e.agency)
 
     def on_Resolved(self, cur: Any, e: Any) -> None:
+        if self._facts_cache() is not None:
+            # A replay observes no metric, so it needs no answer back.
+            cur.execute("UPDATE sla.complaint_clocks SET resolved_at = %s WHERE complaint_id = %s",
+                        (e.timestamp, e.originator_id))
+            self._remember(e.originator_id, resolved_at=e.timestamp)
+            return
         cur.execute(
             "UPDATE sla.complaint_clocks SET resolved_at = %s WHERE complaint_id = %s"
             " RETURNING registered_at", (e.timestamp, e.originator_id))
@@ -119,6 +158,7 @@ class Deadlines(StreamProjection):
     def on_ClockPaused(self, cur: Any, e: Any) -> None:
         cur.execute("UPDATE sla.complaint_clocks SET paused_at = %s WHERE complaint_id = %s",
                     (e.timestamp, e.originator_id))
+        self._remember(e.originator_id, paused_at=e.timestamp)
         cur.execute(
             "UPDATE sla.deadlines SET paused_at = %s"
             " WHERE complaint_id = %s AND closed_at IS NULL AND paused_at IS NULL",
@@ -128,6 +168,7 @@ class Deadlines(StreamProjection):
     def on_ClockResumed(self, cur: Any, e: Any) -> None:
         cur.execute("UPDATE sla.complaint_clocks SET paused_at = NULL WHERE complaint_id = %s",
                     (e.originator_id,))
+        self._remember(e.originator_id, paused_at=None)
         cur.execute(
             "SELECT stage, rule, tz, kabupaten, started_at, due_at, at_risk_at, paused_at"
             " FROM sla.deadlines WHERE complaint_id = %s AND closed_at IS NULL"
@@ -152,9 +193,14 @@ class Deadlines(StreamProjection):
 
     # -- clocks by policy --------------------------------------------------------------------
     def _lifecycle(self, cur: Any, e: Any, word: str) -> None:
-        cur.execute("SELECT * FROM sla.complaint_clocks WHERE complaint_id = %s",
-                    (e.originator_id,))
-        facts = cur.fetchone()
+        cache = self._facts_cache()
+        facts = cache.get(e.originator_id) if cache is not None else None
+        if facts is None:
+            cur.execute("SELECT * FROM sla.complaint_clocks WHERE complaint_id = %s",
+                        (e.originator_id,))
+            facts = cur.fetchone()
+            if facts is not None and cache is not None:
+                cache[e.originator_id] = dict(facts)
         if facts is None:
             return  # a stream whose Registered predates this projection's facts table
         policy = self._policy(facts["policy"], facts["kabupaten"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.personal import REDACTED
 from shared.projection import StreamProjection
 
 
@@ -12,6 +13,19 @@ class VerificationCases(StreamProjection):
     name = "verification.cases"
     schema = "verification"
     tables = ("verification.complaints", "verification.usulan")
+    per_stream = True
+    personal_columns = {
+        "verification.complaints": {"nik": REDACTED, "kk": None, "citizen_name": REDACTED},
+        "verification.usulan": {"nik": REDACTED, "kk": None, "citizen_name": REDACTED,
+                                "reason": REDACTED},
+    }
+
+    def erase(self, cur: Any, complaint_ids: list[Any]) -> None:
+        super().erase(cur, complaint_ids)
+        # The manual desk's note compares the citizen's name with DTKS's (not a projection
+        # table, so only here).
+        cur.execute("UPDATE verification.desk_assessments SET detail = %s"
+                    " WHERE complaint_id = ANY(%s)", (REDACTED, complaint_ids))
 
     def on_Registered(self, cur: Any, e: Any) -> None:
         citizen = e.citizen or {}

@@ -127,3 +127,22 @@ def anchor() -> None:
     else:
         out.print(f"anchored {result['events']} events up to position "
                   f"{result['up_to_notification_id']}: {result['rolling_hash']}")
+
+
+@app.command()
+def erase(
+    nik: str = typer.Argument(..., help="the NIK of the person who asked to be erased"),
+    reason: str = typer.Option(..., help="the request and its legal basis (UU PDP)"),
+    actor: str = typer.Option(..., help="the officer carrying out the erasure"),
+) -> None:
+    """Crypto-shred a person's personal data: destroy their keys, record the erasure, blank
+    the read models. The log and its hash chain stay as they are."""
+    from shared.audit.erasure import erase as run
+
+    result = run(Settings(), nik, reason=reason, actor=actor)
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    err.print(f"erased: {result['keys_shredded']} key(s) destroyed, "
+              f"{len(result['complaints'])} complaint(s) now read as [dihapus]")
+    if result["plaintext_complaints"]:
+        err.print(f"[yellow]{len(result['plaintext_complaints'])} complaint(s) were stored "
+                  "before per-person keys and stay in plaintext in the log[/] (docs/audit.md)")

@@ -22,6 +22,7 @@ from shared.db import Database
 from shared.envelope import event_type_name
 from shared.errors import ComplaintNotFound, InvalidInput
 from shared.eventstore import ComplaintsApplication
+from shared.personal import is_redacted
 
 # Fields every event has; everything else an event carries is the decision's content.
 _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "correlation_id",
@@ -116,7 +117,9 @@ class AuditTrail:
             actor = state.get("actor") or {}
             details = {k: v for k, v in state.items()
                        if k not in _BASE_FIELDS and k not in _PERSONAL_FIELDS}
-            if isinstance(state.get("citizen"), dict) and state["citizen"].get("nik"):
+            if is_redacted(state.get("citizen")):
+                details["personal_data"] = "erased"
+            elif isinstance(state.get("citizen"), dict) and state["citizen"].get("nik"):
                 details["citizen_nik_last4"] = str(state["citizen"]["nik"])[-4:]
             row = stored.get(event.originator_version, {})
             h = row.get("hash")
@@ -161,7 +164,9 @@ def aggregate_state(complaint: Any) -> dict[str, Any]:
     state = {k: v for k, v in vars(complaint).items() if not k.startswith("_")}
     citizen = state.pop("citizen", None)
     state.pop("description", None)
-    if isinstance(citizen, dict) and citizen.get("nik"):
+    if is_redacted(citizen):
+        state["personal_data"] = "erased"
+    elif isinstance(citizen, dict) and citizen.get("nik"):
         state["citizen_nik_last4"] = str(citizen["nik"])[-4:]
     return {
         "complaint_id": str(complaint.id),

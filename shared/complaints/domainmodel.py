@@ -58,6 +58,10 @@ class ComplaintEventMixin:
     and the correlation id of the request or message that caused it."""
 
     owner: ClassVar[str] = ""
+    # Fields that may hold personal data (the citizen's record, free text that can name
+    # people or repeat their KK): stored sealed with the person's key, shredded on erasure
+    # (shared/personal.py). Codes, rule ids and actors are not personal data of the citizen.
+    personal: ClassVar[tuple[str, ...]] = ()
     actor: dict[str, Any]
     correlation_id: str
 
@@ -70,6 +74,7 @@ class Complaint(Aggregate):
         rather than dropped); v1 events are upcast with `duplicate_of = None`."""
 
         owner: ClassVar[str] = "intake"
+        personal: ClassVar[tuple[str, ...]] = ("citizen", "description")
         class_version: ClassVar[int] = 2
         registration_number: str
         kabupaten: str
@@ -91,6 +96,7 @@ class Complaint(Aggregate):
 
     class Verified(Aggregate.Event, ComplaintEventMixin):
         owner: ClassVar[str] = "verification"
+        personal: ClassVar[tuple[str, ...]] = ("reasons",)
         rule: str
         dtks_snapshot: str
         reasons: list[str]
@@ -99,6 +105,7 @@ class Complaint(Aggregate):
 
     class Rejected(Aggregate.Event, ComplaintEventMixin):
         owner: ClassVar[str] = "verification"
+        personal: ClassVar[tuple[str, ...]] = ("reason",)
         reason_code: str
         reason: str
         rule: str
@@ -111,6 +118,7 @@ class Complaint(Aggregate):
         proposed (usulan) for the next DTKS update. A decision with an actor, so an event."""
 
         owner: ClassVar[str] = "verification"
+        personal: ClassVar[tuple[str, ...]] = ("reason",)
         reason: str
         actor: dict[str, Any]
         correlation_id: str
@@ -136,6 +144,7 @@ class Complaint(Aggregate):
         """The complaint is resolved: the last open referral was resolved."""
 
         owner: ClassVar[str] = "routing"
+        personal: ClassVar[tuple[str, ...]] = ("outcome",)
         agency: str
         outcome: str
         actor: dict[str, Any]
@@ -149,6 +158,7 @@ class Complaint(Aggregate):
 
     class ProgressNoted(Aggregate.Event, ComplaintEventMixin):
         owner: ClassVar[str] = "routing"
+        personal: ClassVar[tuple[str, ...]] = ("note",)
         agency: str
         note: str
         actor: dict[str, Any]
@@ -158,6 +168,7 @@ class Complaint(Aggregate):
         """The agency hands the case back as not its authority ("bukan wewenang")."""
 
         owner: ClassVar[str] = "routing"
+        personal: ClassVar[tuple[str, ...]] = ("reason",)
         agency: str
         reason: str
         actor: dict[str, Any]
@@ -167,6 +178,7 @@ class Complaint(Aggregate):
         """One agency resolved its part while other referrals of the complaint are open."""
 
         owner: ClassVar[str] = "routing"
+        personal: ClassVar[tuple[str, ...]] = ("outcome",)
         agency: str
         outcome: str
         actor: dict[str, Any]
@@ -191,6 +203,7 @@ class Complaint(Aggregate):
         """Waiting on the citizen (LAPOR!'s "tunda"): SLA clocks stop until resumed."""
 
         owner: ClassVar[str] = "sla"
+        personal: ClassVar[tuple[str, ...]] = ("reason",)
         reason: str
         actor: dict[str, Any]
         correlation_id: str

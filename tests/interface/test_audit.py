@@ -249,6 +249,9 @@ def test_a_registered_event_stored_in_the_v1_shape_still_loads(store):
     app.save(current)
     _, state = _row(settings, current.id, 1)
     old_shape = json.loads(state)
+    # v1 predates per-person keys too: its personal fields were stored in plaintext.
+    old_shape.pop("_pii")
+    old_shape |= {"citizen": current.citizen, "description": current.description}
     del old_shape["duplicate_of"]
     old_shape.pop("class_version", None)
     old_id = uuid.uuid4()
@@ -263,6 +266,7 @@ def test_a_registered_event_stored_in_the_v1_shape_still_loads(store):
     loaded = app.repository.get(old_id)
     assert loaded.duplicate_of is None
     assert loaded.registration_number == "3325-251123-0100"
+    assert loaded.citizen == current.citizen  # plaintext personal fields pass through
     assert loaded.stage.value == "registered"
     # And the old event carries a hash like any other: the trigger fires on every insert.
     assert verify(settings.pg_dsn).ok
@@ -284,7 +288,7 @@ def test_the_audit_command_line_exports_history_and_fails_verify_on_tampering(st
     position, state = _row(settings, second.id, 6)
     with connect(settings.pg_dsn) as conn:
         conn.execute("UPDATE eventstore.sedulur_events SET state = %s WHERE notification_id = %s",
-                     (state.replace(b"diaktifkan", b"ditolak"), position))
+                     (state.replace(b"opd-dewi", b"opd-lain"), position))
     result = runner.invoke(audit_cli, ["verify", "--json"])
     assert result.exit_code == 1
     assert f"position {position}" in result.output

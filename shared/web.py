@@ -68,7 +68,7 @@ def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
         cid = correlation_id(request)
         bind_context(correlation_id=cid, complaint_id=kwargs.get("complaint_id"))
         try:
-            _refuse_nul(request)
+            refuse_nul(request)
             response = fn(self, request, *args, **kwargs)
         except errors.SedulurError as exc:
             response = error_response(exc)
@@ -85,12 +85,17 @@ def handle_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
-def _refuse_nul(request: Request) -> None:
-    """PostgreSQL text cannot hold NUL: a query parameter carrying one is a 400 here, not a
-    500 from the database later."""
-    for name, value in request.args.items(multi=True):
-        if "\x00" in value or "\x00" in name:
-            raise errors.InvalidInput(f"{name} contains a NUL character", field=name)
+def refuse_nul(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL: a query or form parameter carrying one is a 400 here,
+    not a 500 from the database later (or, stored in an event, a projection that can never
+    apply it)."""
+    sources = [request.args]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sources.append(request.form)
+    for params in sources:
+        for name, value in params.items(multi=True):
+            if "\x00" in value or "\x00" in name:
+                raise errors.InvalidInput(f"{name} contains a NUL character", field=name)
 
 
 def read_json(request: Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:

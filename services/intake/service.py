@@ -47,6 +47,7 @@ from shared.web import (
     json_response,
     parse_model,
     read_json,
+    refuse_nul,
     status_for,
 )
 
@@ -101,6 +102,7 @@ def _open311(root: str) -> Any:
             headers = {"X-Correlation-Id": cid}
             try:
                 open311.require_format(fmt)
+                refuse_nul(request)
                 body, status = fn(self, request, *args, **kwargs)
                 return Response(open311.render(body, root, out), status=status,
                                 content_type=open311.CONTENT_TYPES[out], headers=headers)

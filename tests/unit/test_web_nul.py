@@ -43,3 +43,11 @@ def test_ordinary_requests_pass() -> None:
     resp = Endpoint().post(_request(path="/x", method="POST", data='{"name": "Siti"}',
                                     content_type="application/json"))
     assert resp.status_code == 200
+
+
+def test_a_nul_in_a_form_field_is_a_400_naming_it() -> None:
+    resp = Endpoint().post(_request(path="/x", method="POST",
+                                    data={"description": "a\x00b"},
+                                    content_type="application/x-www-form-urlencoded"))
+    assert resp.status_code == 400
+    assert json.loads(resp.get_data())["error"]["field"] == "description"

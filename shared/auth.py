@@ -442,11 +442,7 @@ def area_prefix(principal: Principal | Mapping[str, Any]) -> str:
     p = Principal.from_actor(principal)
     if p.role in ("auditor", "system"):
         return ""
-    if p.role == "operator":
-        return p.desk or "-"
-    if p.role == "supervisor":
-        return p.kecamatan or "-"
-    return p.kabupaten or "-"  # "-" matches no wilayah code
+    return home_area(p) or "-"  # a role without its area claim: "-" matches no wilayah code
 
 
 def home_area(principal: Principal | Mapping[str, Any]) -> str:

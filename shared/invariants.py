@@ -20,15 +20,13 @@ a bug in the aggregate's guards must not hide itself here.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from shared.config import SERVICES, Settings
+from shared.config import Settings
 
 LOST = "lost"
 DUPLICATED = "duplicated"
@@ -336,22 +334,10 @@ def _dead_source(messages: list[dict[str, Any]], mid: str) -> str:
 # -- projections == rebuild ------------------------------------------------------------------
 
 def projection_classes() -> list[type]:
-    """Every StreamProjection of every service (services/<name>/projections.py)."""
-    from shared.projection import StreamProjection
+    """Every StreamProjection of every service that keeps tables (the rebuild registry)."""
+    from shared import projection_rebuild
 
-    found: list[type] = []
-    for svc in SERVICES:
-        try:
-            module = importlib.import_module(f"services.{svc}.projections")
-        except ModuleNotFoundError as exc:
-            if exc.name and f"services.{svc}.projections".startswith(exc.name):
-                continue
-            raise
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if (issubclass(cls, StreamProjection) and cls is not StreamProjection
-                    and cls.__module__ == module.__name__ and cls.tables):
-                found.append(cls)
-    return found
+    return [cls for cls in projection_rebuild.projection_classes() if cls.tables]
 
 
 def _rows(cur: Any, table: str) -> Counter:

@@ -11,8 +11,10 @@ JSON line. Not a test: nothing here asserts a speed.
 
 from __future__ import annotations
 
+import os
 import warnings
 
+os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")  # green waits (see shared/cli.py)
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import eventlet  # noqa: E402
@@ -22,7 +24,6 @@ eventlet.monkey_patch()
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import random  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402

@@ -1,7 +1,12 @@
 """`sedulur`: the operations command line."""
 
 # Services run on eventlet: patch before anything imports socket, threading or psycopg.
+import os
 import warnings
+
+# psycopg's C build (psycopg-binary) waits for the server in C, which would block the
+# eventlet hub: make it wait through the (green) select module instead.
+os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -10,7 +15,6 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 import importlib  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 

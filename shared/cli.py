@@ -21,6 +21,10 @@ from pathlib import Path  # noqa: E402
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 
+from shared.supervisor import stop_with_parent  # noqa: E402
+
+stop_with_parent()
+
 from shared.config import SERVICES, Settings  # noqa: E402
 from shared.errors import SedulurError  # noqa: E402
 

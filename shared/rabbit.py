@@ -67,8 +67,17 @@ class RabbitAdmin:
     def queues(self, vhost: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/queues/{quote(vhost, safe='')}") or []
 
-    def queue(self, vhost: str, name: str) -> dict[str, Any]:
-        return self._call("GET", f"/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
+    def queue(self, vhost: str, name: str, stats_within: float = 10.0) -> dict[str, Any]:
+        """The queue's details. A queue declared moments ago has no message counts until
+        the management plugin's next stats tick: wait up to `stats_within` for them."""
+        import time
+
+        deadline = time.monotonic() + stats_within
+        while True:
+            found = self._call("GET", f"/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
+            if "messages" in (found or {}) or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.25)
 
     def peek(self, vhost: str, name: str, count: int = 10000) -> list[dict[str, Any]]:
         """The messages in a queue, left in place (get + requeue), oldest first."""

@@ -16,16 +16,22 @@ import requests
 from shared.config import SERVICES, Settings
 from shared.errors import DependencyUnavailable
 
+PARENT_ENV = "SEDULUR_STOP_WITH_PARENT"
 
-def _stop_with_parent() -> None:
-    """In the child before exec: SIGTERM it (a graceful stop) when the process that started
-    it dies, even by SIGKILL, so a killed test run or `sedulur up` leaves no services behind
-    on their own session (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
-    if not sys.platform.startswith("linux"):
+
+def stop_with_parent() -> None:
+    """Called first thing by `sedulur` in a child this stack started: SIGTERM it (a graceful
+    stop) when the process that started it dies, even by SIGKILL, so a killed test run or
+    `sedulur up` leaves no services behind on their own session (Linux prctl
+    PR_SET_PDEATHSIG). Done in the child, not in a preexec_fn: eventlet warns on fork."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
         return
     import ctypes
 
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):  # it died before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @dataclass
@@ -52,14 +58,13 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{key}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its life
-        child_env = {**os.environ, **(env or {})}
+        child_env = {**os.environ, **(env or {}), PARENT_ENV: str(os.getpid())}
         popen = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", *args],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=child_env,
             start_new_session=True,
-            preexec_fn=_stop_with_parent,
         )
         http_url = None
         if name != "relay":

@@ -11,11 +11,13 @@ import time
 
 import pytest
 
-PARENT = """
-import subprocess, sys, time
-from shared.supervisor import _stop_with_parent
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                         start_new_session=True, preexec_fn=_stop_with_parent)
+CHILD = "from shared.supervisor import stop_with_parent; stop_with_parent(); " \
+        "import time; time.sleep(120)"
+PARENT = f"""
+import os, subprocess, sys, time
+from shared.supervisor import PARENT_ENV
+env = {{**os.environ, PARENT_ENV: str(os.getpid())}}
+child = subprocess.Popen([sys.executable, "-c", {CHILD!r}], start_new_session=True, env=env)
 print(child.pid, flush=True)
 time.sleep(120)
 """

@@ -280,6 +280,7 @@ class Action:
     DESK_REEVALUATE = "verification_desk.reevaluate"  # re-check held cases now
     OPERATOR_SESSION = "operator_session"      # log in / heartbeat / log out at a desk
     REPORT_READ = "report.read"                # recaps (aggregates, small cells suppressed)
+    DESK_LIST_READ = "desk_complaints.read"    # a desk's day: numbers, stages, NIK last 4
 
 
 @dataclass(frozen=True)
@@ -405,6 +406,9 @@ POLICY: dict[str, dict[str, Any]] = {
     Action.OPERATOR_SESSION: {"operator": _own_desk},
     Action.REPORT_READ: {"supervisor": _own_kecamatan, "verifier": _own_kabupaten,
                          "admin": _own_kabupaten, "auditor": _anything},
+    Action.DESK_LIST_READ: {"operator": _own_desk, "supervisor": _own_kecamatan,
+                            "verifier": _own_kabupaten, "admin": _own_kabupaten,
+                            "auditor": _anything},
 }
 
 READ_ONLY_ROLES = frozenset({"auditor"})

@@ -11,10 +11,11 @@ from typing import Any
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
+from shared.auth import Action, area_resource, authorize
 from shared.config import Settings
-from shared.errors import Forbidden, InvalidInput
+from shared.errors import InvalidInput
 from shared.identity import WilayahCode
-from shared.shell import request_actor, request_area
+from shared.shell import request_actor
 from shared.web import handle_errors, json_response
 
 from .application import WIB
@@ -28,19 +29,10 @@ class ConsoleEndpoints:
     @handle_errors
     def desk_complaints(self, request: Request, desk: str) -> Response:
         """A desk's complaints of one day (Asia/Jakarta; ?day=YYYY-MM-DD, default today):
-        an operator reads its own desk, a supervisor the desks of its area."""
+        an operator reads its own desk, a supervisor the desks of its kecamatan, a verifier
+        or admin those of its kabupaten, the auditor any (policy: desk_complaints.read)."""
         code = WilayahCode.parse(desk, field="desk").value
-        actor = request_actor(request)
-        if actor["role"] == "operator":
-            if actor.get("desk") != code:
-                raise Forbidden("an operator reads only its own desk", field="desk")
-        elif actor["role"] == "supervisor":
-            own = request_area(request) or ""
-            if not own or not code.startswith(own):
-                raise Forbidden(f"desk {code} lies outside your area", field="desk")
-        elif actor["role"] not in ("auditor", "admin"):
-            raise Forbidden("desk lists are for operators, supervisors and auditors",
-                            field="X-Sedulur-Role")
+        authorize(request_actor(request), Action.DESK_LIST_READ, area_resource(desk=code))
         raw_day = request.args.get("day")
         try:
             day = date.fromisoformat(raw_day) if raw_day else datetime.now(WIB).date()

@@ -361,7 +361,7 @@ def test_cors_answers_the_console_origin_only(stack):
     assert got.headers["Access-Control-Allow-Origin"] == console_origin
 
 
-def test_desk_list_is_for_its_own_operator_its_supervisor_and_auditors(stack):
+def test_desk_list_follows_the_policy_own_desk_kecamatan_kabupaten_auditor(stack):
     intake = stack.settings.http_url("intake")
 
     def status(headers, desk="332501", **params):
@@ -374,6 +374,8 @@ def test_desk_list_is_for_its_own_operator_its_supervisor_and_auditors(stack):
     assert status(actor_headers("op-lain", "operator", desk="332502")) == 403
     assert status(actor_headers("spv-lain", "supervisor", area="332502")) == 403
     assert status(AGENCY) == 403
+    assert status(actor_headers("ver-3325", "verifier", kabupaten="3325")) == 200
+    assert status(actor_headers("ver-3326", "verifier", kabupaten="3326")) == 403
     assert status(OPERATOR, day="kemarin") == 400
     assert status(OPERATOR, day="2020-01-01") == 200
 

@@ -249,6 +249,7 @@ class Relay:
             try:
                 self.position = self._load_position(lock_conn)
                 self._read_position = self.position
+                self._inflight.clear()  # a run after a crash starts from the saved position
                 POSITION.set(self.position)
                 log.info("relay.started position=%s", self.position)
                 backoff = 0.5

@@ -45,8 +45,12 @@ class AgencyProfile:
         return cls(code, str(raw["name"]), nik == "full")
 
 
+def _routing_file_name() -> str:
+    return os.environ.get("SEDULUR_ROUTING_FILE") or str(ROUTING_FILE)
+
+
 def routing_file() -> Path:
-    return Path(os.environ.get("SEDULUR_ROUTING_FILE") or ROUTING_FILE)
+    return Path(_routing_file_name())
 
 
 _cache: dict[str, tuple[float, dict[str, AgencyProfile]]] = {}
@@ -58,8 +62,7 @@ RECHECK_SECONDS = 1.0
 
 def load_profiles(path: Path | None = None) -> dict[str, AgencyProfile]:
     """Agency profiles from the routing file, re-read when its mtime changes."""
-    key = str(path) if path is not None else (os.environ.get("SEDULUR_ROUTING_FILE")
-                                              or str(ROUTING_FILE))
+    key = str(path) if path is not None else _routing_file_name()  # no Path per call
     now = time.monotonic()
     cached = _cache.get(key)
     if cached and now - _checked.get(key, 0.0) < RECHECK_SECONDS:

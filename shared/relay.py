@@ -170,9 +170,7 @@ class WindowedPublisher:
                 self._drain(timeout=0)
             except TimeoutError:
                 break
-        if self.state.failed:
-            failed, self.state.failed = self.state.failed, []
-            raise PublishFailed(f"{len(failed)} messages not routed/confirmed: {failed[:3]}")
+        self._raise_failures()
 
     def confirmed_below(self) -> int:
         """Every tag below this one is settled (acked, or failed and reported)."""
@@ -186,6 +184,9 @@ class WindowedPublisher:
             if remaining <= 0:
                 raise PublishFailed(f"{len(self.state.pending)} confirms still missing")
             self._drain(timeout=remaining)
+        self._raise_failures()
+
+    def _raise_failures(self) -> None:
         if self.state.failed:
             failed, self.state.failed = self.state.failed, []
             raise PublishFailed(f"{len(failed)} messages not routed/confirmed: {failed[:3]}")
@@ -248,8 +249,7 @@ class Relay:
             publisher = WindowedPublisher(self.settings.amqp_uri, self.settings.relay_window)
             try:
                 self.position = self._load_position(lock_conn)
-                self._read_position = self.position
-                self._inflight.clear()  # a run after a crash starts from the saved position
+                self._rewind()  # a run after a crash starts from the saved position
                 POSITION.set(self.position)
                 log.info("relay.started position=%s", self.position)
                 backoff = 0.5
@@ -261,9 +261,7 @@ class Relay:
                         log.error("relay.publish_failed retrying in %.1fs: %s", backoff, exc)
                         self.stop_event.wait(backoff)
                         backoff = min(backoff * 2, 10)
-                        # Everything after the saved position goes out again.
-                        self._inflight.clear()
-                        self._read_position = self.position
+                        self._rewind()  # everything after the saved position goes out again
                         publisher.close()
                         topology.declare(self.settings, apply_policy=False)
                         self._agency_queues.clear()
@@ -305,6 +303,11 @@ class Relay:
             "UPDATE relay.positions SET position = %s, updated_at = now() WHERE name = %s",
             (position, self.name),
         )
+
+    def _rewind(self) -> None:
+        """Forget the unconfirmed batches: reading resumes after the saved position."""
+        self._inflight.clear()
+        self._read_position = self.position
 
     def _pump(self, app: ComplaintsApplication, publisher: WindowedPublisher, conn: Any) -> int:
         notifications = app.recorder.select_notifications(

@@ -54,6 +54,12 @@ class Claimed:
         )
 
 
+# Rows of one area: a wilayah-code prefix ("" = everywhere) matched against the clock's
+# kecamatan (which begins with its kabupaten) or its kabupaten.
+_IN_AREA = ("(%(area)s = '' OR kecamatan LIKE %(area)s || '%%'"
+            " OR (kecamatan IS NULL AND kabupaten = left(%(area)s, 4)))")
+
+
 class DeadlineStore:
     def __init__(self, db: Database, projection: str = "sla.deadlines") -> None:
         self.db = db
@@ -134,12 +140,6 @@ class DeadlineStore:
             f" AND {_IN_AREA} ORDER BY due_at LIMIT %(limit)s",
             {"limit": limit, "area": area},
         )
-
-
-# Rows of one area: a wilayah-code prefix ("" = everywhere) matched against the clock's
-# kecamatan (which begins with its kabupaten) or its kabupaten.
-_IN_AREA = ("(%(area)s = '' OR kecamatan LIKE %(area)s || '%%'"
-            " OR (kecamatan IS NULL AND kabupaten = left(%(area)s, 4)))")
 
 
 BOARD_DIMENSIONS = {"stage": "stage", "agency": "agency", "kecamatan": "kecamatan",

@@ -12,7 +12,6 @@ from werkzeug.wrappers import Request, Response
 from services.reporting.schemas import RecapQuery
 from shared.auth import (
     Action,
-    area_prefix,
     authorize,
     complaint_resource,
     home_area,
@@ -117,11 +116,12 @@ class SlaService(Observable):
     def _authorize_board(request: Request) -> str:
         """Counts and deadlines, no personal data, narrowed to the caller's own area (a
         supervisor's kecamatan, a verifier's or admin's kabupaten, everything for the
-        auditor). Returns that area's wilayah prefix."""
+        auditor). Returns that area's wilayah prefix ("" for the auditor): authorize() has
+        refused any role without its area."""
         actor = request_actor(request)
         home = home_area(actor)
         authorize(actor, Action.BOARD_READ, wilayah_resource(home))
-        return area_prefix(actor)
+        return home
 
     # -- reads -------------------------------------------------------------------------------
     @http("GET", "/complaints/<uuid:complaint_id>/deadlines")
@@ -177,8 +177,8 @@ class SlaService(Observable):
     @handle_errors
     def generated_list(self, request: Request) -> Response:
         actor = request_actor(request)
-        authorize(actor, Action.REPORT_READ, wilayah_resource(home_area(actor)))
         own = home_area(actor)
+        authorize(actor, Action.REPORT_READ, wilayah_resource(own))
         return json_response({"generated": [
             g for g in self.ctx.reporting.store.list_generated()
             if str(g["area"]).startswith(own)]})
